@@ -1,0 +1,11 @@
+# The README's two commands.
+.PHONY: demo test lint
+
+demo:  ## install, start the sandbox, meltano run tap-cohorts target-duckdb, show what landed
+	bash scripts/demo.sh
+
+test:  ## install, lint, type-check and run every test
+	bash scripts/test.sh
+
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy

@@ -1,0 +1,35 @@
+"""Run the sandbox standalone: `cohorts-sandbox --port 8787` (or `python -m cohorts_sandbox`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from cohorts_sandbox.server import Sandbox, SandboxConfig
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Local simulator of the cohort vendors' APIs.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8787)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--time-scale", type=float, default=1.0, help="0.01 runs rate-limit windows 100x faster")
+    parser.add_argument("--applovin-countries", type=int, default=5)
+    parser.add_argument("--appsflyer-cardinality", type=json.loads, default=None, help='e.g. {"pid": 4, "geo": 5}')
+    args = parser.parse_args()
+    config = SandboxConfig(seed=args.seed, time_scale=args.time_scale, applovin_countries=args.applovin_countries)
+    if args.appsflyer_cardinality:
+        config.appsflyer_cardinality = args.appsflyer_cardinality
+    sandbox = Sandbox(config, host=args.host, port=args.port)
+    print(
+        f"cohorts-sandbox listening on http://{args.host}:{sandbox.port} (vendors: appsflyer, applovin)",
+        flush=True,
+    )
+    try:
+        sandbox.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Switchable faults: what the sandbox does to the next matching requests instead of answering normally."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from dataclasses import asdict, dataclass
+
+KINDS = (
+    "status",  # answer `status` (e.g. 429, 500, 503) with an optional Retry-After
+    "drop",  # close the connection without answering
+    "slow",  # wait `delay` seconds, then answer normally
+    "truncate",  # announce the full Content-Length, send half the body, close
+    "malformed_json",  # cut a JSON body in half
+    "reorder_columns",  # shuffle the columns of a CSV body
+    "bom",  # prefix a CSV body with a UTF-8 byte-order mark
+    "extra_column",  # add an unknown column to a CSV body
+    "missing_column",  # remove the last column of a CSV body
+)
+
+
+@dataclass
+class Fault:
+    kind: str
+    vendor: str | None = None
+    path_contains: str | None = None
+    times: int = 1
+    skip: int = 0
+    status: int = 503
+    retry_after: float | None = None
+    delay: float = 0.0
+    message: str = "sandbox fault"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; one of {', '.join(KINDS)}")
+
+    def matches(self, vendor: str, path: str) -> bool:
+        return (self.vendor in (None, vendor)) and (self.path_contains is None or self.path_contains in path)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def transform_csv(body: bytes, kind: str, seed: int = 0) -> bytes:
+    """Apply a CSV fault to a whole CSV body."""
+    if kind == "bom":
+        return b"\xef\xbb\xbf" + body
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8"), newline="")))
+    if not rows:
+        return body
+    if kind == "reorder_columns":
+        order = list(range(len(rows[0])))
+        random.Random(seed).shuffle(order)
+        rows = [[row[i] for i in order] for row in rows]
+    elif kind == "extra_column":
+        rows = [[*rows[0], "sandbox_extra"], *([*row, "x"] for row in rows[1:])]
+    elif kind == "missing_column":
+        rows = [row[:-1] for row in rows]
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue().encode("utf-8")

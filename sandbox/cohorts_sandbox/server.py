@@ -1,0 +1,327 @@
+"""The sandbox HTTP server: routes `/{vendor}/...` to that vendor's simulator, with auth, rate limits,
+faults and a request log around it. `/_sandbox/...` is its own control API for the standalone mode."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import socket
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+from cohorts_sandbox.faults import Fault, transform_csv
+
+
+@dataclass
+class SandboxConfig:
+    """Everything that shapes the sandbox's answers. Defaults follow the vendor documents."""
+
+    seed: int = 1
+    # Seconds of vendor time per real second are 1/time_scale: 0.01 makes "60 per minute" 60 per 0.6 s.
+    time_scale: float = 1.0
+    # Cohort values change with the revision, as maturing cohorts do between two daily runs.
+    revision: int = 0
+    today: dt.date | None = None
+    appsflyer_token: str = "af-sandbox-token"
+    appsflyer_apps: tuple[str, ...] = ("com.example.puzzle", "id1234567890")
+    appsflyer_cardinality: dict[str, int] = field(default_factory=lambda: {"pid": 4, "c": 3, "geo": 5})
+    appsflyer_row_cap: int = 30_000
+    appsflyer_rate_limits: list[tuple[int, float]] = field(default_factory=lambda: [(60, 60.0), (50_000, 86_400.0)])
+    applovin_key: str = "applovin-sandbox-report-key"
+    applovin_countries: int = 5
+    applovin_rate_limits: list[tuple[int, float]] = field(default_factory=list)
+
+    def current_date(self) -> dt.date:
+        return self.today or dt.datetime.now(dt.timezone.utc).date()
+
+
+@dataclass
+class Request:
+    vendor: str
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    def param(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+    def json(self) -> Any:
+        return json.loads(self.body.decode("utf-8") or "null")
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json_body(cls, status: int, payload: Any) -> Response:
+        return cls(status, json.dumps(payload).encode())
+
+
+@dataclass
+class RecordedRequest:
+    vendor: str
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    status: int
+    at: float
+    fault: str | None = None
+
+    def json(self) -> Any:
+        return json.loads(self.body.decode("utf-8") or "null")
+
+    def to_dict(self) -> dict:
+        return {**self.__dict__, "body": self.body.decode("utf-8", "replace")}
+
+
+class VendorSimulator(Protocol):
+    name: str
+
+    def account(self, request: Request) -> str | None: ...
+
+    def handle(self, request: Request) -> Response: ...
+
+
+class SlidingWindows:
+    """The vendor's rate limits per account, as a vendor enforces them: sliding windows of request times."""
+
+    def __init__(self) -> None:
+        self._times: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def admit(self, key: tuple[str, str], limits: list[tuple[int, float]], scale: float) -> float | None:
+        """None if the request is admitted (and counted); else seconds until it would be."""
+        now = time.monotonic()
+        with self._lock:
+            times = self._times[key]
+            longest = max((seconds for _, seconds in limits), default=0) * scale
+            while times and times[0] <= now - longest:
+                times.popleft()
+            wait = 0.0
+            for requests, seconds in limits:
+                # 2% slack absorbs the jitter between the client's clock and the arrival time here.
+                span = seconds * scale * 0.98
+                recent = [t for t in times if t > now - span] if len(times) >= requests else []
+                if len(recent) >= requests:
+                    wait = max(wait, recent[-requests] + span - now)
+            if wait > 0:
+                return wait
+            times.append(now)
+            return None
+
+
+class Sandbox:
+    """The simulator of every vendor on one loopback port: `url(vendor)` is that vendor's base_url."""
+
+    def __init__(self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        from cohorts_sandbox.applovin import AppLovinSimulator
+        from cohorts_sandbox.appsflyer import AppsFlyerSimulator
+
+        self.config = config or SandboxConfig()
+        self.simulators: dict[str, VendorSimulator] = {
+            "appsflyer": AppsFlyerSimulator(self.config),
+            "applovin": AppLovinSimulator(self.config),
+        }
+        self.requests: list[RecordedRequest] = []
+        self.faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self._windows = SlidingWindows()
+        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def url(self, vendor: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{vendor}"
+
+    def start(self) -> Sandbox:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="cohorts-sandbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def add_fault(self, fault: Fault) -> None:
+        with self._lock:
+            self.faults.append(fault)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.faults.clear()
+        self._windows = SlidingWindows()
+
+    def requests_to(self, vendor: str, path_contains: str = "") -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if r.vendor == vendor and path_contains in r.path]
+
+    def take_fault(self, vendor: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.times > 0 and fault.matches(vendor, path):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        return None
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def record(self, request: Request, status: int, fault: Fault | None) -> None:
+        entry = RecordedRequest(
+            vendor=request.vendor,
+            method=request.method,
+            path=request.path,
+            query=request.query,
+            headers=request.headers,
+            body=request.body,
+            status=status,
+            at=time.monotonic(),
+            fault=fault.kind if fault else None,
+        )
+        with self._lock:
+            self.requests.append(entry)
+
+    def rate_limits(self, vendor: str) -> list[tuple[int, float]]:
+        return list(getattr(self.config, f"{vendor}_rate_limits", []))
+
+    def answer(self, request: Request) -> tuple[Response | None, Fault | None]:
+        """The response to a vendor request (None: drop the connection), and the fault applied if any."""
+        simulator = self.simulators.get(request.vendor)
+        if simulator is None:
+            return Response.json_body(404, {"error": f"no vendor {request.vendor!r} in the sandbox"}), None
+        fault = self.take_fault(request.vendor, request.path)
+        if fault and fault.kind == "slow":
+            time.sleep(fault.delay)
+        if fault and fault.kind == "drop":
+            return None, fault
+        if fault and fault.kind == "status":
+            response = Response.json_body(fault.status, {"error": fault.message})
+            if fault.retry_after is not None:
+                response.headers["Retry-After"] = _seconds(fault.retry_after)
+            return response, fault
+        account = simulator.account(request)
+        limits = self.rate_limits(request.vendor)
+        if account is not None and limits:
+            wait = self._windows.admit((request.vendor, account), limits, self.config.time_scale)
+            if wait is not None:
+                response = Response.json_body(429, {"error": "Too Many Requests"})
+                response.headers["Retry-After"] = _seconds(wait)
+                return response, None
+        response = simulator.handle(request)
+        if fault and response.status == 200:
+            if fault.kind in ("reorder_columns", "bom", "extra_column", "missing_column"):
+                response.body = transform_csv(response.body, fault.kind, self.config.seed)
+            elif fault.kind == "malformed_json":
+                response.body = response.body[: len(response.body) // 2]
+        return response, fault
+
+
+def _seconds(value: float) -> str:
+    """Retry-After: whole seconds as HTTP says, unless the sandbox runs on scaled time."""
+    return str(math.ceil(value)) if value >= 1 else f"{value:.3f}"
+
+
+def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def do_GET(self) -> None:
+            self._dispatch()
+
+        def do_POST(self) -> None:
+            self._dispatch()
+
+        def _dispatch(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            segments = parts.path.lstrip("/").split("/", 1)
+            vendor, rest = segments[0], "/" + (segments[1] if len(segments) > 1 else "")
+            if vendor == "_sandbox":
+                self._send(self._control(rest, body))
+                return
+            request = Request(
+                vendor=vendor,
+                method=self.command,
+                path=rest,
+                query=parse_qs(parts.query, keep_blank_values=True),
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=body,
+            )
+            response, fault = sandbox.answer(request)
+            sandbox.record(request, response.status if response else 0, fault)
+            if response is None:
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if fault and fault.kind == "truncate":
+                self._send(response, truncate=True)
+                return
+            self._send(response)
+
+        def _control(self, path: str, body: bytes) -> Response:
+            if path == "/health":
+                return Response.json_body(200, {"ok": True, "vendors": sorted(sandbox.simulators)})
+            if path == "/requests":
+                return Response.json_body(200, [r.to_dict() for r in sandbox.requests])
+            if path == "/faults" and self.command == "POST":
+                sandbox.add_fault(Fault(**json.loads(body)))
+                return Response.json_body(200, {"faults": [f.to_dict() for f in sandbox.faults]})
+            if path == "/reset" and self.command == "POST":
+                sandbox.reset()
+                return Response.json_body(200, {"ok": True})
+            if path == "/revision" and self.command == "POST":
+                sandbox.config.revision = int(json.loads(body)["revision"])
+                return Response.json_body(200, {"revision": sandbox.config.revision})
+            return Response.json_body(404, {"error": f"no control endpoint {path}"})
+
+        def _send(self, response: Response, truncate: bool = False) -> None:
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(response.body)))
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            if truncate:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if truncate:
+                self.wfile.write(response.body[: len(response.body) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            self.wfile.write(response.body)
+
+    return Handler

@@ -1,0 +1,20 @@
+"""Deterministic pseudo-random numbers: the same inputs give the same value in every process."""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def unit(*parts: object) -> float:
+    """A number in [0, 1) determined by `parts` alone (not Python's per-process `hash`)."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def fmt(value: float | int | None, digits: int = 4) -> str:
+    """A number as vendors write it in files: integers bare, others rounded; None as an empty string."""
+    if value is None:
+        return ""
+    if isinstance(value, int):
+        return str(value)
+    return repr(round(value, digits))

@@ -1,0 +1,1 @@
+"""tap-cohorts: a Singer tap for mobile marketing cohort analytics."""

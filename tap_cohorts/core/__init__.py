@@ -1,0 +1,1 @@
+"""Vendor-agnostic machinery shared by every vendor: config, windows, HTTP, parsing, the cohort stream."""

@@ -1,0 +1,195 @@
+"""Config shared by every vendor section: dates, lookback, base URL, rate limits and retry knobs.
+
+Types and enums are checked by the SDK against the JSON schema (its messages name the key). The rules a
+schema cannot say (an end before a start, a list too long for the vendor) are collected here and by each
+vendor's `validate()`, and reported together before the first request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeGuard
+
+import pendulum
+from singer_sdk import typing as th
+
+from tap_cohorts.core.http import RateLimit
+from tap_cohorts.core.windows import SyncBounds, utc_today
+
+DEFAULT_LOOKBACK_DAYS = 30
+
+
+def config_key(*path: str | int) -> str:
+    return "config" + "".join(f"[{p!r}]" for p in path)
+
+
+def top_level_properties() -> list[th.Property]:
+    return [
+        th.Property(
+            "start_date",
+            th.DateType,
+            description="Earliest cohort (install / attribution) date to sync. Default: each vendor's oldest "
+            "allowed date.",
+        ),
+        th.Property("end_date", th.DateType, description="Last cohort date to sync. Default: today (UTC)."),
+        th.Property(
+            "lookback_days",
+            th.IntegerType,
+            default=DEFAULT_LOOKBACK_DAYS,
+            description="Cohort dates before the bookmark that every run syncs again, because a cohort's day-N "
+            "values keep changing until day N has passed.",
+        ),
+    ]
+
+
+def vendor_properties(*, base_url: str, rate_limits: list[RateLimit]) -> list[th.Property]:
+    """The keys every vendor section has besides its credentials and its own options."""
+    defaults = ", ".join(f'{{"requests": {r.requests}, "seconds": {r.seconds:g}}}' for r in rate_limits)
+    return [
+        th.Property("base_url", th.StringType, default=base_url, description=f"API host. Default {base_url}."),
+        th.Property("start_date", th.DateType, description="Overrides the top-level start_date for this vendor."),
+        th.Property(
+            "lookback_days",
+            th.IntegerType,
+            description="Overrides the top-level lookback_days for this vendor.",
+        ),
+        th.Property(
+            "rate_limits",
+            th.ArrayType(
+                th.ObjectType(
+                    th.Property("requests", th.IntegerType, required=True),
+                    th.Property("seconds", th.NumberType, required=True),
+                )
+            ),
+            description=f"Windows that must all hold, shared by every stream of this vendor. Default [{defaults}].",
+        ),
+        th.Property("request_timeout", th.NumberType, default=300, description="Seconds to wait for a response."),
+        th.Property(
+            "max_retries",
+            th.IntegerType,
+            default=8,
+            description="Retries of a request that failed with 429, 5xx or a dropped connection.",
+        ),
+        th.Property(
+            "retry_wait_seconds",
+            th.NumberType,
+            default=2,
+            description="First wait before a retry when the vendor sends no Retry-After; it doubles each time.",
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class VendorRuntime:
+    """A vendor section's shared settings, parsed."""
+
+    base_url: str
+    bounds: SyncBounds
+    rate_limits: list[RateLimit]
+    request_timeout: float
+    max_retries: int
+    retry_wait_seconds: float
+
+
+def parse_date(value: Any) -> dt.date:
+    parsed = pendulum.parse(str(value), strict=False)
+    if isinstance(parsed, dt.datetime):
+        return parsed.date()
+    if isinstance(parsed, dt.date):
+        return parsed
+    raise ValueError(f"not a date: {value!r}")
+
+
+def vendor_runtime(
+    config: Mapping[str, Any],
+    section: Mapping[str, Any],
+    *,
+    default_base_url: str,
+    default_rate_limits: list[RateLimit],
+) -> VendorRuntime:
+    start = section.get("start_date") or config.get("start_date")
+    end = config.get("end_date")
+    lookback = section.get("lookback_days")
+    if lookback is None:
+        lookback = config.get("lookback_days", DEFAULT_LOOKBACK_DAYS)
+    limits = section.get("rate_limits")
+    return VendorRuntime(
+        base_url=section.get("base_url") or default_base_url,
+        bounds=SyncBounds(
+            start_date=parse_date(start) if start else None,
+            end_date=parse_date(end) if end else utc_today(),
+            lookback_days=int(lookback),
+        ),
+        rate_limits=[RateLimit(int(r["requests"]), float(r["seconds"])) for r in limits]
+        if limits
+        else list(default_rate_limits),
+        request_timeout=float(section.get("request_timeout", 300)),
+        max_retries=int(section.get("max_retries", 8)),
+        retry_wait_seconds=float(section.get("retry_wait_seconds", 2)),
+    )
+
+
+def common_problems(config: Mapping[str, Any], vendor: str | None = None) -> list[str]:
+    """Rules on the shared keys, for the top level (vendor=None) or one vendor section."""
+    problems: list[str] = []
+    scope = config if vendor is None else config.get(vendor) or {}
+    path: tuple[str, ...] = () if vendor is None else (vendor,)
+    dates: dict[str, dt.date] = {}
+    for key in ("start_date", "end_date"):
+        value = scope.get(key)
+        if value in (None, ""):
+            continue
+        try:
+            dates[key] = parse_date(value)
+        except (ValueError, TypeError):
+            problems.append(f"{config_key(*path, key)}: {value!r} is not a date (use YYYY-MM-DD)")
+    lookback = scope.get("lookback_days")
+    if isinstance(lookback, int) and lookback < 0:
+        problems.append(f"{config_key(*path, 'lookback_days')}: {lookback} must be 0 or more")
+    if vendor is None:
+        start, end = dates.get("start_date"), dates.get("end_date")
+        if start and end and end < start:
+            problems.append(f"{config_key('end_date')}: {end.isoformat()} is before start_date {start.isoformat()}")
+        return problems
+    for index, limit in enumerate(scope.get("rate_limits") or []):
+        if not isinstance(limit, Mapping):
+            continue
+        requests = limit.get("requests")
+        if not isinstance(requests, int) or requests < 1:
+            problems.append(
+                f"{config_key(vendor, 'rate_limits', index, 'requests')}: {limit.get('requests')!r} "
+                "must be a whole number of at least 1"
+            )
+        seconds = limit.get("seconds")
+        if not _is_number(seconds) or seconds <= 0:
+            problems.append(
+                f"{config_key(vendor, 'rate_limits', index, 'seconds')}: {limit.get('seconds')!r} "
+                "must be a number above 0"
+            )
+    for key, floor in (("request_timeout", 0), ("retry_wait_seconds", 0)):
+        value = scope.get(key)
+        if _is_number(value) and value <= floor:
+            problems.append(f"{config_key(vendor, key)}: {value!r} must be above {floor}")
+    retries = scope.get("max_retries")
+    if isinstance(retries, int) and retries < 0:
+        problems.append(f"{config_key(vendor, 'max_retries')}: {retries} must be 0 or more")
+    vendor_start = dates.get("start_date")
+    end_value = config.get("end_date")
+    if vendor_start and end_value:
+        try:
+            end = parse_date(end_value)
+        except (ValueError, TypeError):
+            return problems
+        if end < vendor_start:
+            problems.append(
+                f"{config_key(vendor, 'start_date')}: {vendor_start.isoformat()} is after end_date {end.isoformat()}"
+            )
+    return problems
+
+
+def _is_number(value: Any) -> TypeGuard[float]:
+    """JSON numbers arrive as int, float or Decimal (the SDK parses config with Decimal)."""
+    return isinstance(value, numbers.Number) and not isinstance(value, bool)

@@ -1,0 +1,17 @@
+"""Errors a run can end with. Every message names where it happened and never carries a secret."""
+
+from __future__ import annotations
+
+from singer_sdk.exceptions import FatalAPIError
+
+
+class VendorError(FatalAPIError):
+    """The vendor refused a request or sent something the tap cannot use; the run stops."""
+
+
+class RowCapReached(Exception):
+    """A response holds exactly the vendor's row cap, so it may be truncated: the window must be split."""
+
+    def __init__(self, rows: int) -> None:
+        super().__init__(f"response reached the row cap ({rows} rows)")
+        self.rows = rows

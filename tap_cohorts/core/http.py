@@ -1,0 +1,290 @@
+"""One HTTP client per vendor: a shared rate budget, retries that honour Retry-After, errors with hints.
+
+Every request of every stream of a vendor goes through that vendor's `VendorClient`, so the vendor's
+documented limits hold for the whole run and the vendor never has to answer 429. The body of a response is
+read inside the retried call, so a dropped connection or a truncated body is retried like a 5xx.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable, Generator, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote, quote_plus
+
+import backoff
+import requests
+from pyrate_limiter import Duration, InMemoryBucket, Limiter, Rate
+
+from tap_cohorts.core.errors import VendorError
+from tap_cohorts.core.windows import Window
+
+T = TypeVar("T")
+
+RETRYABLE_STATUSES = frozenset({429, 499, 500, 502, 503, 504})
+VENDOR_MESSAGE_CHARS = 500
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most `requests` requests in any `seconds` seconds."""
+
+    requests: int
+    seconds: float
+
+    def __str__(self) -> str:
+        return f"{self.requests}/{self.seconds:g}s"
+
+
+@dataclass
+class RequestLabel:
+    """Where a request belongs, for log lines and error messages."""
+
+    stream: str
+    partition: Mapping[str, Any] | None = None
+    window: Window | None = None
+
+    def __str__(self) -> str:
+        text = f"stream {self.stream}"
+        if self.partition:
+            text += ", partition " + ", ".join(f"{k}={v}" for k, v in self.partition.items())
+        if self.window:
+            text += f", window {self.window}"
+        return text
+
+
+@dataclass
+class WindowStats:
+    """What one window cost: requests sent and seconds spent waiting."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limit_wait: float = 0.0
+    job_wait: float = 0.0
+
+    def add(self, other: WindowStats) -> None:
+        self.requests += other.requests
+        self.retries += other.retries
+        self.rate_limit_wait += other.rate_limit_wait
+        self.job_wait += other.job_wait
+
+
+class Redactor:
+    """Replaces every secret (raw and URL-encoded) with `***` in text bound for logs and errors."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        variants: set[str] = set()
+        for secret in secrets:
+            if secret:
+                variants.update({secret, quote(secret, safe=""), quote_plus(secret)})
+        self._variants = sorted(variants, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for variant in self._variants:
+            text = text.replace(variant, "***")
+        return text
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts every registered secret from log records (urllib3 logs full URLs, query strings included)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+        self._redactor = Redactor(())
+
+    def register(self, secrets: Iterable[str]) -> None:
+        self._secrets.update(s for s in secrets if s)
+        self._redactor = Redactor(self._secrets)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._secrets:
+            record.msg = self._redactor(record.getMessage())
+            record.args = None
+        return True
+
+
+URLLIB3_REDACTION = RedactingFilter()
+logging.getLogger("urllib3.connectionpool").addFilter(URLLIB3_REDACTION)
+
+
+class RetryableError(Exception):
+    """A failure worth another attempt (429, 5xx, a dropped connection, a truncated body)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds: delta-seconds (fractions accepted) or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
+
+
+def retry_after_or_exponential(base: float, cap: float = 120.0) -> Generator[float, RetryableError | None, None]:
+    """A backoff wait generator: the vendor's Retry-After when it sent one, else full-jitter exponential."""
+    attempt = 0
+    error = yield 0.0
+    while True:
+        retry_after = error.retry_after if error is not None else None
+        if retry_after is not None:
+            delay = retry_after
+        else:
+            delay = random.uniform(base / 2, min(cap, base * 2**attempt))
+        attempt += 1
+        error = yield delay
+
+
+class VendorClient:
+    """The HTTP session, rate budget and error policy of one vendor, shared by all its streams."""
+
+    def __init__(
+        self,
+        *,
+        vendor: str,
+        base_url: str,
+        rate_limits: list[RateLimit],
+        secrets: Iterable[str],
+        hints: Mapping[int, str],
+        auth_headers: Mapping[str, str] | None = None,
+        auth_params: Mapping[str, str] | None = None,
+        timeout: float = 300.0,
+        max_retries: int = 8,
+        retry_base_seconds: float = 2.0,
+        logger: logging.Logger,
+    ) -> None:
+        self.vendor = vendor
+        self.base_url = base_url.rstrip("/")
+        self.rate_limits = rate_limits
+        secrets = list(secrets)
+        self.redact = Redactor(secrets)
+        self.hints = dict(hints)
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.retry_base_seconds = retry_base_seconds
+        self.logger = logger
+        self._auth_headers = dict(auth_headers or {})
+        self._auth_params = dict(auth_params or {})
+        self._limiter = Limiter(
+            InMemoryBucket([Rate(limit.requests, int(limit.seconds * Duration.SECOND)) for limit in rate_limits])
+        )
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = "tap-cohorts"
+        URLLIB3_REDACTION.register(secrets)
+        self.totals = WindowStats()
+
+    def wait_for_budget(self, stats: WindowStats) -> None:
+        """Block until the vendor's rate limits allow one more request; count the wait."""
+        started = time.monotonic()
+        self._limiter.try_acquire(self.vendor, blocking=True)
+        waited = time.monotonic() - started
+        stats.rate_limit_wait += waited
+        self.totals.rate_limit_wait += waited
+
+    def call(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        label: RequestLabel,
+        stats: WindowStats,
+        read: Callable[[requests.Response], T],
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        authenticated: bool = True,
+        rate_limited: bool = True,
+    ) -> T:
+        """Send one request (retried as needed) and return `read(response)`.
+
+        `read` runs inside the retry, so it must consume the body. `authenticated=False` sends no vendor
+        credential (pre-signed download URLs); `rate_limited=False` is for hosts outside the vendor's API.
+        """
+        url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
+        send_headers = {**(self._auth_headers if authenticated else {}), **(headers or {})}
+        send_params = {**(self._auth_params if authenticated else {}), **(params or {})}
+
+        def attempt() -> T:
+            if rate_limited:
+                self.wait_for_budget(stats)
+            stats.requests += 1
+            self.totals.requests += 1
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    params=send_params or None,
+                    json=json,
+                    headers=send_headers,
+                    timeout=self.timeout,
+                    stream=True,
+                )
+            except requests.RequestException as exc:
+                raise RetryableError(f"{type(exc).__name__}: {self.redact(str(exc))}") from None
+            with response:
+                if response.status_code >= 400:
+                    self._raise_for_status(response, label)
+                try:
+                    return read(response)
+                except (requests.RequestException, ConnectionError, TimeoutError) as exc:
+                    raise RetryableError(
+                        f"reading the response failed: {type(exc).__name__}: {self.redact(str(exc))}"
+                    ) from None
+
+        def log_retry(details: Any) -> None:
+            stats.retries += 1
+            error = details.get("exception")
+            self.logger.warning(
+                "%s: %s; retry %d of %d in %.1fs",
+                label,
+                self.redact(str(error)),
+                details["tries"],
+                self.max_retries,
+                details["wait"],
+            )
+
+        def give_up(details: Any) -> None:
+            raise VendorError(
+                f"{self.vendor}: {label}: gave up after {details['tries']} attempts: "
+                f"{self.redact(str(details.get('exception')))}"
+            ) from None
+
+        retried = backoff.on_exception(
+            retry_after_or_exponential,
+            RetryableError,
+            max_tries=self.max_retries + 1,
+            jitter=None,
+            on_backoff=log_retry,
+            on_giveup=give_up,
+            base=self.retry_base_seconds,
+        )(attempt)
+        return retried()
+
+    def _raise_for_status(self, response: requests.Response, label: RequestLabel) -> None:
+        status = response.status_code
+        body = self.redact(response.text[:VENDOR_MESSAGE_CHARS].strip())
+        if status in RETRYABLE_STATUSES:
+            raise RetryableError(
+                f"HTTP {status} {response.reason}: {body}",
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        hint = self.hints.get(status)
+        message = f"{self.vendor}: {label}: HTTP {status} {response.reason}: {body or '(empty body)'}"
+        if hint:
+            message += f". Hint: {hint}"
+        raise VendorError(message)

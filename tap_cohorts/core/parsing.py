@@ -1,0 +1,59 @@
+"""Streaming parsers that read vendor files by column name.
+
+A byte-order mark, reordered or extra columns, and quoted fields must not break a run; a row whose number
+of values differs from its header is an error (its values could not be placed without guessing).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from collections.abc import Iterator
+from typing import IO
+
+
+def read_csv(binary: IO[bytes]) -> tuple[list[str], Iterator[dict[str, str]]]:
+    """The header and a lazy iterator of rows as {column: value} from a UTF-8 CSV (BOM or not)."""
+    text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+    reader = csv.reader(text)
+    header = [name.strip() for name in next(reader, [])]
+
+    def rows() -> Iterator[dict[str, str]]:
+        width = len(header)
+        for line_number, values in enumerate(reader, start=2):
+            if not values:
+                continue
+            if len(values) != width:
+                raise ValueError(f"CSV line {line_number} has {len(values)} values but the header has {width} columns")
+            yield dict(zip(header, values))
+
+    return header, rows()
+
+
+def count_csv_rows(binary: IO[bytes]) -> int:
+    """Data rows in a CSV file (quoted newlines counted right), leaving the file at its start."""
+    binary.seek(0)
+    text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+    rows = sum(1 for values in csv.reader(text) if values) - 1
+    text.detach()
+    binary.seek(0)
+    return max(rows, 0)
+
+
+SPOOL_MEMORY_BYTES = 16 * 1024 * 1024
+
+
+def spool_body(chunks: Iterator[bytes]) -> tuple[IO[bytes], int]:
+    """A response body in a temporary file (in memory up to 16 MiB) and its number of newlines.
+
+    Vendors with a row cap need the whole answer before the first record goes out (a capped answer is
+    asked again in smaller windows); a file keeps memory flat however large the answer is.
+    """
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115 (the caller closes it)
+    newlines = 0
+    for chunk in chunks:
+        newlines += chunk.count(b"\n")
+        spool.write(chunk)
+    spool.seek(0)
+    return spool, newlines  # type: ignore[return-value]

@@ -1,0 +1,163 @@
+"""The "long by period, wide by metric" record shape shared by every cohort stream.
+
+Vendors send one wide row per cohort with a column per metric and period (`sessions_count_day_3`,
+`pub_revenue_7`). The warehouse gets one record per cohort x period with one column per metric, so its
+schema is fixed whatever periods are requested and `period` is an integer SQL can filter and pivot.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from singer_sdk import typing as th
+
+MISSING_NUMBER_TEXTS = frozenset({"", "null", "none", "n/a", "nan", "-"})
+
+
+def to_number(value: Any) -> int | float | None:
+    """A vendor number (often a string) as int or float; empty or missing markers become None.
+
+    Raises ValueError for text that is not a number, so a bad value is reported, never stored wrong.
+    """
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return value
+    text = str(value).strip()
+    if text.lower() in MISSING_NUMBER_TEXTS:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        number = float(text)
+    if number != number or number in (float("inf"), float("-inf")):
+        return None
+    return number
+
+
+def to_integer(value: Any) -> int | None:
+    number = to_number(value)
+    if number is None or isinstance(number, int):
+        return number
+    if number.is_integer():
+        return int(number)
+    raise ValueError(f"{value!r} is not a whole number")
+
+
+def to_cohort_date(value: Any) -> str:
+    """A vendor date (`2026-01-05`, `2026-01-05 00:00:00`, `2026-01-05T00:00:00Z`) as ISO `YYYY-MM-DD`."""
+    text = str(value).strip()
+    return dt.date.fromisoformat(text[:10]).isoformat()
+
+
+def dimension_key(dimensions: Mapping[str, Any]) -> str:
+    """A stable, never-null key for a record's dimension values: compact JSON with sorted names.
+
+    JSON keeps a null apart from an empty string and needs no escaping rules of its own; sorting keeps
+    the key the same when the configured order of dimensions changes.
+    """
+    return json.dumps(dimensions, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def cohort_schema(
+    *,
+    keys: Iterable[th.Property],
+    dimensions: Iterable[str],
+    integer_metrics: Iterable[str] = (),
+    number_metrics: Iterable[str] = (),
+    extra: Iterable[th.Property] = (),
+) -> dict:
+    """The JSON schema of a cohort stream: its partition keys, the cohort columns, dimensions and metrics."""
+    properties = [
+        *keys,
+        th.Property("cohort_date", th.DateType, required=True),
+        th.Property("period", th.IntegerType, required=True),
+        th.Property("period_unit", th.StringType, required=True),
+        th.Property("dimension_key", th.StringType, required=True),
+        *(th.Property(name, th.StringType) for name in dimensions),
+        *(th.Property(name, th.IntegerType) for name in integer_metrics),
+        *(th.Property(name, th.NumberType) for name in number_metrics),
+        *extra,
+    ]
+    return th.PropertiesList(*properties).to_dict()
+
+
+@dataclass
+class WideLayout:
+    """Where each column of a wide vendor table goes, decided once per response header."""
+
+    date_column: str
+    dimension_columns: list[str]
+    cohort_columns: dict[str, str]
+    period_columns: dict[int, list[tuple[str, str]]]
+    unknown_columns: list[str] = field(default_factory=list)
+    integer_fields: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_header(
+        cls,
+        header: Iterable[str],
+        *,
+        date_column: str,
+        dimension_columns: Iterable[str],
+        cohort_columns: Mapping[str, str],
+        period_column: Callable[[str], tuple[str, int] | None],
+        integer_fields: Iterable[str] = (),
+    ) -> WideLayout:
+        """Classify every column by name, never by position: order, extras and unasked periods are fine."""
+        header = list(header)
+        dimensions = list(dimension_columns)
+        present = set(header)
+        layout = cls(
+            date_column=date_column,
+            dimension_columns=dimensions,
+            cohort_columns={},
+            period_columns={},
+            integer_fields=frozenset(integer_fields),
+        )
+        if date_column not in present:
+            raise ValueError(f"the response has no {date_column!r} column (columns: {', '.join(header)})")
+        for column in header:
+            if column == date_column or column in dimensions:
+                continue
+            if column in cohort_columns:
+                layout.cohort_columns[column] = cohort_columns[column]
+                continue
+            parsed = period_column(column)
+            if parsed is None:
+                layout.unknown_columns.append(column)
+                continue
+            metric, period = parsed
+            layout.period_columns.setdefault(period, []).append((column, metric))
+        return layout
+
+    def fold(self, row: Mapping[str, Any], constants: Mapping[str, Any], period_unit: str) -> Iterator[dict]:
+        """One record per period that has at least one value; numbers parsed, empty strings as null."""
+        dimensions = {name: _text(row.get(name)) for name in self.dimension_columns}
+        base: dict[str, Any] = {
+            **constants,
+            "cohort_date": to_cohort_date(row[self.date_column]),
+            "period_unit": period_unit,
+            "dimension_key": dimension_key(dimensions),
+            **dimensions,
+        }
+        for column, name in self.cohort_columns.items():
+            base[name] = self._number(name, column, row.get(column))
+        for period, columns in self.period_columns.items():
+            values = {name: self._number(name, column, row.get(column)) for column, name in columns}
+            if any(value is not None for value in values.values()):
+                yield {**base, "period": period, **values}
+
+    def _number(self, name: str, column: str, value: Any) -> int | float | None:
+        try:
+            return to_integer(value) if name in self.integer_fields else to_number(value)
+        except ValueError:
+            raise ValueError(f"column {column!r} holds {value!r}, which is not a number") from None
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value)

@@ -1,0 +1,35 @@
+"""What a vendor package gives the tap: its config section, its rules, its client and its streams."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from singer_sdk import typing as th
+
+from tap_cohorts.core.config import VendorRuntime, vendor_runtime
+from tap_cohorts.core.http import RateLimit, VendorClient
+
+if TYPE_CHECKING:
+    from singer_sdk import Stream, Tap
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """One vendor: `name` is its config section; the functions take the whole config or that section."""
+
+    name: str
+    section: th.Property
+    base_url: str
+    rate_limits: list[RateLimit]
+    validate: Callable[[Mapping[str, Any]], list[str]]
+    client: Callable[[Mapping[str, Any], VendorRuntime, logging.Logger], VendorClient]
+    streams: Callable[[Tap, Mapping[str, Any], VendorRuntime, VendorClient], list[Stream]]
+
+    def build_streams(self, tap: Tap, config: Mapping[str, Any]) -> list[Stream]:
+        section = config[self.name]
+        runtime = vendor_runtime(config, section, default_base_url=self.base_url, default_rate_limits=self.rate_limits)
+        client = self.client(section, runtime, tap.logger)
+        return self.streams(tap, section, runtime, client)

@@ -1,0 +1,63 @@
+"""AppsFlyer Cohort API limits and vocabulary, from `vendor-docs/appsflyer-cohort-api.txt`."""
+
+from __future__ import annotations
+
+from tap_cohorts.core.http import RateLimit
+
+BASE_URL = "https://hq1.appsflyer.com"
+PATH = "/api/cohorts/v1/data/app/{app_id}"
+
+# "API call-rate limit 60 calls per minute and 50,000 calls day per account".
+RATE_LIMITS = [RateLimit(60, 60), RateLimit(50_000, 86_400)]
+# "Number of the days in the range: 1-31 days" (the "60 days" elsewhere in the document is not what `to` takes).
+MAX_WINDOW_DAYS = 31
+# The document says both 730 and 720 days for the earliest `from`; the stricter one never fails.
+HISTORY_DAYS = 720
+# "Queries return up to 30,000 rows".
+ROW_CAP = 30_000
+
+COHORT_TYPES = ("user_acquisition", "retargeting", "unified")
+AGGREGATION_TYPES = ("on_day", "cumulative")
+GROUPINGS = (
+    "af_ad",
+    "af_ad_id",
+    "c",
+    "af_c_id",
+    "af_channel",
+    "pid",
+    "af_sub1",
+    "af_keywords",
+    "af_prt",
+    "cohort_type",
+    "site_id",
+    "revenue_type",
+    "attributed_touch_type",
+    "af_adset",
+    "af_adset_id",
+    "geo",
+)
+DATE_GROUPING = "date"
+# "Select 1-7 groupings"; the tap always adds `date`.
+MAX_GROUPINGS = 6
+MAX_PERIOD = 180
+# "If no period filter is set the days 0-30, 60, 90, and 180 return."
+DEFAULT_PERIODS = (*range(31), 60, 90, 180)
+
+# The KPI functions as they appear in column names, and the record columns they fill.
+FUNCTION_COLUMNS = {
+    "count": "count",
+    "cvr": "conversion_rate",
+    "rate": "rate",
+    "sum": "sum",
+    "unique_users": "unique_users",
+}
+COHORT_COLUMNS = {"users": "users", "cost": "cost", "ecpi": "ecpi"}
+METRIC_COLUMNS = ("users", "cost", "ecpi", *FUNCTION_COLUMNS.values())
+INTEGER_METRICS = ("users",)
+
+HINTS = {
+    401: "the API token is malformed: use the Cohort API token from the dashboard (it is over 700 characters)",
+    404: "check that the app id is exactly as in the dashboard and that the app is on the Cohort API plan; "
+    "use the most recently issued token",
+    422: "the query was refused (illegal date or body); check the dates, groupings and filters in config",
+}

@@ -1,0 +1,151 @@
+"""`appsflyer_cohorts`: one call per app x cohort type x KPI x window, CSV folded to one record per period."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import IO, Any
+
+from singer_sdk import typing as th
+
+from tap_cohorts.core.cohort_stream import CohortStream
+from tap_cohorts.core.errors import RowCapReached
+from tap_cohorts.core.http import RequestLabel, WindowStats
+from tap_cohorts.core.parsing import count_csv_rows, read_csv, spool_body
+from tap_cohorts.core.records import WideLayout, cohort_schema
+from tap_cohorts.core.windows import Window
+from tap_cohorts.vendors.appsflyer import settings
+
+KEY_COLUMNS = ("app_id", "cohort_type", "kpi", "aggregation_type")
+PASSED_THROUGH = ("min_cohort_size", "per_user", "partial_data", "preferred_currency", "preferred_timezone")
+
+
+def period_column_parser(kpi: str) -> Callable[[str], tuple[str, int] | None]:
+    """Reads `{kpi}_{function}_day_{period}` (and `{function}_{kpi}_day_{period}`, as the document writes
+    event revenue) into (record column, period). KPI names are matched without regard to case."""
+    functions = "|".join(sorted(settings.FUNCTION_COLUMNS, key=len, reverse=True))
+    name = re.escape(kpi)
+    pattern = re.compile(
+        rf"^(?:{name}_(?P<after>{functions})|(?P<before>{functions})_{name})_day_(?P<period>\d+)$",
+        re.IGNORECASE,
+    )
+
+    def parse(column: str) -> tuple[str, int] | None:
+        match = pattern.match(column)
+        if not match:
+            return None
+        function = (match["after"] or match["before"]).lower()
+        return settings.FUNCTION_COLUMNS[function], int(match["period"])
+
+    return parse
+
+
+class AppsFlyerCohortsStream(CohortStream):
+    name = "appsflyer_cohorts"
+    primary_keys = [*KEY_COLUMNS, "cohort_date", "dimension_key", "period"]
+    max_window_days = settings.MAX_WINDOW_DAYS
+    history_days = settings.HISTORY_DAYS
+
+    @property
+    def groupings(self) -> list[str]:
+        return [g for g in self.section.get("groupings") or [] if g != settings.DATE_GROUPING]
+
+    @property
+    def aggregation_type(self) -> str:
+        return str(self.section.get("aggregation_type") or "on_day")
+
+    @property
+    def periods(self) -> list[int]:
+        return sorted(set(self.section.get("periods") or settings.DEFAULT_PERIODS))
+
+    @property
+    def partitions(self) -> list[dict]:
+        return [
+            {"app_id": app_id, "cohort_type": cohort_type, "kpi": kpi}
+            for app_id in self.section["app_ids"]
+            for cohort_type in self.section.get("cohort_types") or ["user_acquisition"]
+            for kpi in self.section["kpis"]
+        ]
+
+    def build_schema(self) -> dict:
+        return cohort_schema(
+            keys=[th.Property(name, th.StringType, required=True) for name in KEY_COLUMNS],
+            dimensions=self.groupings,
+            integer_metrics=settings.INTEGER_METRICS,
+            number_metrics=[m for m in settings.METRIC_COLUMNS if m not in settings.INTEGER_METRICS],
+        )
+
+    def latest_cohort_date(self, today: dt.date) -> dt.date:
+        """Without partial_data the API returns complete days only, so today's cohort has nothing yet."""
+        return today if self.section.get("partial_data") else today - dt.timedelta(days=1)
+
+    def cut_dates(self, context: Mapping[str, Any] | None, today: dt.date) -> Iterable[dt.date]:
+        """AppsFlyer counts complete cohort days from `to`: a window ending on date e returns periods up to
+        today - e - 1 for every cohort in it. A window holding both today - p - 1 and today - p would lose
+        period p of its older cohorts, so each requested period p cuts the range there."""
+        if self.section.get("partial_data"):
+            return ()
+        return [today - dt.timedelta(days=period) for period in self.periods]
+
+    def cap_advice(self, context: Mapping[str, Any] | None) -> str:
+        return (
+            f"Drop groupings from config['appsflyer']['groupings'] (now {self.groupings}), "
+            "or narrow them with config['appsflyer']['filters']."
+        )
+
+    def request_body(self, context: Mapping[str, Any], window: Window) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "cohort_type": context["cohort_type"],
+            "from": window.start.isoformat(),
+            "to": window.end.isoformat(),
+            "groupings": [*self.groupings, settings.DATE_GROUPING],
+            "kpis": [context["kpi"]],
+            "aggregation_type": self.aggregation_type,
+        }
+        for key in PASSED_THROUGH:
+            if self.section.get(key) is not None:
+                body[key] = self.section[key]
+        filters = dict(self.section.get("filters") or {})
+        if self.section.get("periods"):
+            filters["period"] = self.periods
+        if filters:
+            body["filters"] = filters
+        return body
+
+    def fetch_window(
+        self, context: Mapping[str, Any] | None, window: Window, label: RequestLabel, stats: WindowStats
+    ) -> Iterator[dict]:
+        assert context is not None
+        body, newlines = self.client.call(
+            "POST",
+            settings.PATH.format(app_id=context["app_id"]),
+            label=label,
+            stats=stats,
+            params={"format": "csv"},
+            json=self.request_body(context, window),
+            read=lambda response: spool_body(response.iter_content(chunk_size=1 << 16)),
+        )
+        with body:
+            if newlines >= settings.ROW_CAP:
+                rows = count_csv_rows(body)
+                if rows >= settings.ROW_CAP:
+                    raise RowCapReached(rows)
+            yield from self._records(body, context)
+
+    def _records(self, body: IO[bytes], context: Mapping[str, Any]) -> Iterator[dict]:
+        header, rows = read_csv(body)
+        if not header or header == [""]:
+            return
+        layout = WideLayout.from_header(
+            header,
+            date_column=settings.DATE_GROUPING,
+            dimension_columns=self.groupings,
+            cohort_columns=settings.COHORT_COLUMNS,
+            period_column=period_column_parser(str(context["kpi"])),
+            integer_fields=settings.INTEGER_METRICS,
+        )
+        self.log_unknown_columns(layout.unknown_columns)
+        constants = {**context, "aggregation_type": self.aggregation_type}
+        for row in rows:
+            yield from layout.fold(row, constants, self.period_unit)
