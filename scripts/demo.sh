@@ -4,7 +4,7 @@
 # Environment: SANDBOX_PORT (default 8787), DEMO_START_DATE (default 60 days ago), DEMO_DB (default output/cohorts.duckdb).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+[ "${SKIP_SETUP:-0}" = 1 ] || bash scripts/setup.sh
 export SANDBOX_PORT="${SANDBOX_PORT:-8787}"
 export DEMO_START_DATE="${DEMO_START_DATE:-$(.venv/bin/python -c 'import datetime as d; print(d.date.today() - d.timedelta(days=60))')}"
 export TARGET_DUCKDB_FILEPATH="${DEMO_DB:-$PWD/output/cohorts.duckdb}"

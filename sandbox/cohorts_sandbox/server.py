@@ -153,7 +153,9 @@ class Sandbox:
         return f"http://127.0.0.1:{self.port}/{vendor}"
 
     def start(self) -> Sandbox:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="cohorts-sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="cohorts-sandbox", daemon=True
+        )
         self._thread.start()
         return self
 

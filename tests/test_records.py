@@ -1,0 +1,110 @@
+import io
+import json
+
+import pytest
+
+from tap_cohorts.core.http import Redactor, parse_retry_after
+from tap_cohorts.core.parsing import count_csv_rows, read_csv
+from tap_cohorts.core.records import WideLayout, dimension_key, to_integer, to_number
+from tap_cohorts.vendors.appsflyer.streams import period_column_parser
+
+
+def test_numbers_that_arrive_as_strings_leave_as_numbers() -> None:
+    assert to_number("12") == 12 and isinstance(to_number("12"), int)
+    assert to_number("0.25") == 0.25
+    assert to_number(" 7 ") == 7
+    assert to_number("") is None and to_number(None) is None and to_number("N/A") is None
+    assert to_integer("12.0") == 12
+    with pytest.raises(ValueError):
+        to_number("twelve")
+    with pytest.raises(ValueError):
+        to_integer("1.5")
+
+
+def test_dimension_key_is_stable_and_keeps_null_apart_from_empty() -> None:
+    assert dimension_key({"pid": "a", "geo": "US"}) == dimension_key({"geo": "US", "pid": "a"})
+    assert dimension_key({"pid": None}) != dimension_key({"pid": ""})
+    assert dimension_key({}) == "{}"
+    assert json.loads(dimension_key({"c": 'Summer, "Promo"', "geo": "Ünï"})) == {"c": 'Summer, "Promo"', "geo": "Ünï"}
+
+
+def csv_bytes(text: str) -> io.BytesIO:
+    return io.BytesIO(text.encode("utf-8"))
+
+
+def appsflyer_layout(header: list[str]) -> WideLayout:
+    return WideLayout.from_header(
+        header,
+        date_column="date",
+        dimension_columns=["pid"],
+        cohort_columns={"users": "users", "cost": "cost", "ecpi": "ecpi"},
+        period_column=period_column_parser("sessions"),
+        integer_fields=["users"],
+    )
+
+
+def test_columns_are_read_by_name_whatever_their_order_with_bom_and_extras() -> None:
+    text = (
+        "\ufeffsessions_rate_day_1,extra,users,date,pid,sessions_count_day_1,cost,ecpi,sessions_count_day_0\n"
+        "0.5,x,10,2026-01-02,Meta ads,5,20.5,2.05,\n"
+    )
+    header, rows = read_csv(csv_bytes(text))
+    layout = appsflyer_layout(header)
+    assert layout.unknown_columns == ["extra"]
+    records = list(layout.fold(next(rows), {"app_id": "a"}, "day"))
+    # period 0 has only an empty value, so it has no record; period 1 has two
+    assert records == [
+        {
+            "app_id": "a",
+            "cohort_date": "2026-01-02",
+            "period_unit": "day",
+            "dimension_key": '{"pid":"Meta ads"}',
+            "pid": "Meta ads",
+            "users": 10,
+            "cost": 20.5,
+            "ecpi": 2.05,
+            "period": 1,
+            "rate": 0.5,
+            "count": 5,
+        }
+    ]
+
+
+def test_period_columns_are_matched_by_kpi_and_function() -> None:
+    parse = period_column_parser("Checkout Start")
+    assert parse("Checkout Start_unique_users_day_3") == ("unique_users", 3)
+    assert parse("checkout start_cvr_day_10") == ("conversion_rate", 10)
+    assert parse("sum_Checkout Start_day_7") == ("sum", 7)
+    assert parse("sessions_count_day_1") is None
+    assert parse("Checkout Start_count_day_x") is None
+
+
+def test_a_row_with_the_wrong_number_of_values_is_an_error_not_a_shift() -> None:
+    header, rows = read_csv(csv_bytes("date,pid,users\n2026-01-01,a\n"))
+    with pytest.raises(ValueError, match="line 2 has 2 values but the header has 3"):
+        next(rows)
+
+
+def test_a_non_number_in_a_metric_is_reported_with_its_column() -> None:
+    layout = appsflyer_layout(["date", "pid", "users", "sessions_count_day_0"])
+    with pytest.raises(ValueError, match="sessions_count_day_0"):
+        list(layout.fold({"date": "2026-01-01", "pid": "a", "users": "3", "sessions_count_day_0": "lots"}, {}, "day"))
+
+
+def test_quoted_newlines_are_counted_as_one_row() -> None:
+    body = csv_bytes('date,c\n2026-01-01,"two\nlines"\n2026-01-02,b\n')
+    assert count_csv_rows(body) == 2
+    assert body.tell() == 0
+
+
+def test_retry_after_accepts_seconds_fractions_and_dates() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after("0.25") == 0.25
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+def test_redactor_hides_raw_and_url_encoded_secrets() -> None:
+    redact = Redactor(["a/b c+d"])
+    assert redact("key=a/b c+d&x=a%2Fb%20c%2Bd&y=a%2Fb+c%2Bd") == "key=***&x=***&y=***"
+
