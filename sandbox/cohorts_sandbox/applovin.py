@@ -26,7 +26,7 @@ APPS = (
     ("Idle Farm", "com.example.farm", "fireos"),
 )
 COUNTRIES = ("us", "gb", "de", "jp", "br", "in", "fr", "ca", "kr", "mx")
-HISTORY_DAYS = 45
+WINDOW_DAYS = 45  # the last 45 days, today included
 
 REVENUE_KINDS = ("iap", "reward", "inter", "banner", "mrec")
 IMP_KINDS = ("inter", "reward", "banner", "mrec")
@@ -74,9 +74,9 @@ class AppLovinSimulator:
         except ValueError:
             return Response.json_body(400, {"code": 400, "message": "start and end must be YYYY-MM-DD"})
         today = self.config.current_date()
-        if start < today - dt.timedelta(days=HISTORY_DAYS) or end < start:
+        if start < today - dt.timedelta(days=WINDOW_DAYS - 1) or end < start:
             return Response.json_body(
-                400, {"code": 400, "message": f"start and end must be within the last {HISTORY_DAYS} days"}
+                400, {"code": 400, "message": f"start and end must be within the last {WINDOW_DAYS} days"}
             )
         known = {"day", *DIMENSIONS, "installs", *(f"{m}_{p}" for m in metrics for p in periods)}
         columns = [c for c in (request.param("columns") or "").split(",") if c]

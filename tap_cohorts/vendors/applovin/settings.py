@@ -11,7 +11,8 @@ BASE_URL = "https://r.applovin.com"
 # The document states no rate limit; one request a second is a polite default that users can raise.
 RATE_LIMITS = [RateLimit(1, 1)]
 # "This API has a request window of 45 days. Make sure the date parameters are within the last 45 days."
-HISTORY_DAYS = 45
+# The last 45 days, today included, start 44 days ago; one request covers them all.
+HISTORY_DAYS = 44
 MAX_WINDOW_DAYS = 45
 DEFAULT_PAGE_SIZE = 10_000
 
