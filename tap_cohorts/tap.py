@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
@@ -33,19 +31,19 @@ class TapCohorts(Tap):
     ]
     config_jsonschema = th.PropertiesList(*top_level_properties(), *(vendor.section for vendor in VENDORS)).to_dict()
 
-    def __init__(self, *args: Any, validate_config: bool = True, **kwargs: Any) -> None:
-        super().__init__(*args, validate_config=validate_config, **kwargs)
-        if validate_config:
-            self._check_rules()
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """The schema's checks, then the rules a JSON schema cannot state, all reported at once.
 
-    def _check_rules(self) -> None:
-        """The rules a JSON schema cannot state, all reported at once before any request."""
-        problems = common_problems(self.config)
+        The SDK runs this before it builds any stream, so bad config never reaches a request.
+        """
+        problems = super()._validate_config(raise_errors=raise_errors)
+        problems += common_problems(self.config)
         for vendor in VENDORS:
-            if self.config.get(vendor.name) is not None:
+            if isinstance(self.config.get(vendor.name), dict):
                 problems += vendor.validate(self.config)
-        if problems:
+        if problems and raise_errors:
             raise ConfigValidationError("Config validation failed", errors=problems)
+        return problems
 
     def discover_streams(self) -> list[Stream]:
         streams: list[Stream] = []

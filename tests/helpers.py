@@ -44,9 +44,7 @@ class TapRun:
         return self.states[-1]
 
 
-def run_tap(
-    config: dict, state: dict | None = None, catalog: dict | None = None, expect_error: bool = False
-) -> TapRun:
+def run_tap(config: dict, state: dict | None = None, catalog: dict | None = None, expect_error: bool = False) -> TapRun:
     """Run a sync in this process, collecting the Singer messages it writes."""
     buffer = io.BytesIO()
     stdout = io.TextIOWrapper(buffer, encoding="utf-8", write_through=True)

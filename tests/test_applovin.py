@@ -33,7 +33,8 @@ def expected_records(
             metrics = {
                 name[: -len(f"_{period}")]: value
                 for name, value in row.items()
-                if name.endswith(f"_{period}") and name[: -len(f"_{period}")].rstrip("_0123456789") == name[: -len(f"_{period}")]
+                if name.endswith(f"_{period}")
+                and name[: -len(f"_{period}")].rstrip("_0123456789") == name[: -len(f"_{period}")]
             }
             record = {
                 "cohort_date": row["day"],
@@ -72,7 +73,15 @@ def test_every_documented_period_and_metric_by_default(sandbox: Sandbox) -> None
     sessions = run.records("applovin_cohort_sessions")
     assert sorted({r["period"] for r in revenue}) == list(SHORT_PERIODS)
     assert sorted({r["period"] for r in sessions}) == list(LONG_PERIODS)
-    assert set(revenue[0]) >= {"pub_revenue", "iap_pub_revenue", "mrec_rpi", "rpi", "application", "package_name", "country"}
+    assert set(revenue[0]) >= {
+        "pub_revenue",
+        "iap_pub_revenue",
+        "mrec_rpi",
+        "rpi",
+        "application",
+        "package_name",
+        "country",
+    }
     assert len(revenue) == 4 * 5 * len(SHORT_PERIODS)  # 4 apps x 5 countries per day
 
 
@@ -81,7 +90,11 @@ def test_paging_walks_limit_and_offset_to_a_short_page(sandbox: Sandbox) -> None
     config = applovin_config(sandbox, start_date=day, end_date=day, periods=[0], page_size=7)
     run = run_tap(config)
     requests = sandbox.requests_to("applovin", "/maxCohort/imp")
-    assert [(r.query["offset"], r.query["limit"]) for r in requests] == [(["0"], ["7"]), (["7"], ["7"]), (["14"], ["7"])]
+    assert [(r.query["offset"], r.query["limit"]) for r in requests] == [
+        (["0"], ["7"]),
+        (["7"], ["7"]),
+        (["14"], ["7"]),
+    ]
     assert len(run.records("applovin_cohort_impressions")) == 20  # 4 apps x 5 countries, 7 + 7 + 6
 
 
@@ -96,7 +109,12 @@ def test_an_exactly_full_last_page_is_followed_by_one_empty_page(sandbox: Sandbo
 def test_the_request_parameters(sandbox: Sandbox) -> None:
     start, end = days_ago(6), days_ago(4)
     config = applovin_config(
-        sandbox, start_date=start, end_date=end, columns=["country", "platform"], periods=[1], filters={"platform": "ios"}
+        sandbox,
+        start_date=start,
+        end_date=end,
+        columns=["country", "platform"],
+        periods=[1],
+        filters={"platform": "ios"},
     )
     run = run_tap(config)
     request = sandbox.requests_to("applovin", "/maxCohort/session")[0]
@@ -106,7 +124,9 @@ def test_the_request_parameters(sandbox: Sandbox) -> None:
         "start": [start.isoformat()],
         "end": [end.isoformat()],
         "format": ["json"],
-        "columns": ["day,country,platform,installs,daily_usage_1,session_count_1,user_count_1,session_length_1,retention_1"],
+        "columns": [
+            "day,country,platform,installs,daily_usage_1,session_count_1,user_count_1,session_length_1,retention_1"
+        ],
         "filter_platform": ["ios"],
         "sort_day": ["ASC"],
         "sort_country": ["ASC"],

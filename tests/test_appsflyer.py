@@ -14,7 +14,13 @@ from tests.helpers import AF_TOKEN, appsflyer_config, days_ago, run_tap
 
 STREAM = "appsflyer_cohorts"
 KEY = ["app_id", "cohort_type", "kpi", "aggregation_type", "cohort_date", "dimension_key", "period"]
-FUNCTION_COLUMNS = {"count": "count", "cvr": "conversion_rate", "rate": "rate", "sum": "sum", "unique_users": "unique_users"}
+FUNCTION_COLUMNS = {
+    "count": "count",
+    "cvr": "conversion_rate",
+    "rate": "rate",
+    "sum": "sum",
+    "unique_users": "unique_users",
+}
 DEFAULT_PERIODS = (*range(31), 60, 90, 180)
 
 
@@ -131,7 +137,9 @@ def test_partitions_are_app_x_cohort_type_x_kpi(sandbox: Sandbox) -> None:
         kpis=["sessions", "revenue"],
     )
     run = run_tap(config)
-    bodies = [(r.path.rsplit("/", 1)[1], r.json()["cohort_type"], r.json()["kpis"]) for r in sandbox.requests_to("appsflyer")]
+    bodies = [
+        (r.path.rsplit("/", 1)[1], r.json()["cohort_type"], r.json()["kpis"]) for r in sandbox.requests_to("appsflyer")
+    ]
     assert len(bodies) == 8 and len(set(map(str, bodies))) == 8
     records = by_key(run.records(STREAM))
     expected = {}
@@ -147,7 +155,9 @@ def test_partitions_are_app_x_cohort_type_x_kpi(sandbox: Sandbox) -> None:
     assert {p["replication_key_value"] for p in partitions} == {day.isoformat()}
 
 
-def test_a_capped_response_splits_the_window_and_loses_nothing(sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_capped_response_splits_the_window_and_loses_nothing(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
     sandbox.config.appsflyer_cardinality = {"pid": 30, "geo": 50}  # 1,500 rows a day; 31 days > 30,000
     start, end = days_ago(200), days_ago(170)
     caplog.set_level(logging.INFO)

@@ -71,7 +71,11 @@ def test_malformed_json_is_retried(sandbox: Sandbox) -> None:
     sandbox.add_fault(Fault("malformed_json", vendor="applovin"))
     day = days_ago(3)
     run = run_tap(applovin_config(sandbox, start_date=day, end_date=day, periods=[0]))
-    assert run.counts() == {"applovin_cohort_impressions": 20, "applovin_cohort_revenue": 20, "applovin_cohort_sessions": 20}
+    assert run.counts() == {
+        "applovin_cohort_impressions": 20,
+        "applovin_cohort_revenue": 20,
+        "applovin_cohort_sessions": 20,
+    }
 
 
 def test_401_fails_at_once_with_the_vendor_message_and_a_hint(sandbox: Sandbox) -> None:
@@ -88,7 +92,9 @@ def test_401_fails_at_once_with_the_vendor_message_and_a_hint(sandbox: Sandbox) 
 
 def test_404_names_the_app_and_the_plan(sandbox: Sandbox) -> None:
     run = run_tap(appsflyer_config(sandbox, start_date=START, end_date=END, app_ids=["com.unknown"]), expect_error=True)
-    assert "HTTP 404" in str(run.error) and "Cohort API plan" in str(run.error) and "app_id=com.unknown" in str(run.error)
+    assert (
+        "HTTP 404" in str(run.error) and "Cohort API plan" in str(run.error) and "app_id=com.unknown" in str(run.error)
+    )
 
 
 def test_retries_end_with_a_clear_error(sandbox: Sandbox) -> None:
@@ -110,7 +116,9 @@ def test_the_applovin_key_never_appears_in_logs_errors_state_or_records(
     sandbox.add_fault(Fault("status", vendor="applovin", status=503, times=2))
     ok = run_tap(applovin_config(sandbox, start_date=day, end_date=day, periods=[0]))
     assert sum(ok.counts().values()) == 60
-    failing = run_tap(applovin_config(sandbox, start_date=day, end_date=day, api_key=APPLOVIN_KEY + "x"), expect_error=True)
+    failing = run_tap(
+        applovin_config(sandbox, start_date=day, end_date=day, api_key=APPLOVIN_KEY + "x"), expect_error=True
+    )
     assert "Report Key" in str(failing.error)
     everything = caplog.text + str(failing.error) + json.dumps(ok.messages) + json.dumps(failing.messages)
     assert "api_key=***" in caplog.text  # urllib3 logged the URLs, redacted

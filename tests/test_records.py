@@ -80,7 +80,7 @@ def test_period_columns_are_matched_by_kpi_and_function() -> None:
 
 
 def test_a_row_with_the_wrong_number_of_values_is_an_error_not_a_shift() -> None:
-    header, rows = read_csv(csv_bytes("date,pid,users\n2026-01-01,a\n"))
+    _header, rows = read_csv(csv_bytes("date,pid,users\n2026-01-01,a\n"))
     with pytest.raises(ValueError, match="line 2 has 2 values but the header has 3"):
         next(rows)
 
@@ -107,4 +107,3 @@ def test_retry_after_accepts_seconds_fractions_and_dates() -> None:
 def test_redactor_hides_raw_and_url_encoded_secrets() -> None:
     redact = Redactor(["a/b c+d"])
     assert redact("key=a/b c+d&x=a%2Fb%20c%2Bd&y=a%2Fb+c%2Bd") == "key=***&x=***&y=***"
-

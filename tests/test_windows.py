@@ -1,4 +1,5 @@
 import datetime as dt
+import itertools
 import logging
 
 import pytest
@@ -16,13 +17,18 @@ def test_windows_never_exceed_the_vendor_maximum_and_cover_the_range_exactly() -
     windows = plan_windows(day(0), day(99), 31)
     assert [w.days for w in windows] == [31, 31, 31, 7]
     assert windows[0].start == day(0) and windows[-1].end == day(99)
-    for before, after in zip(windows, windows[1:]):
+    for before, after in itertools.pairwise(windows):
         assert after.start == before.end + dt.timedelta(days=1)
 
 
 def test_a_cut_date_always_starts_a_window() -> None:
     windows = plan_windows(day(0), day(20), 31, cut_dates=[day(10), day(15), day(16), day(40)])
-    assert windows == [Window(day(0), day(9)), Window(day(10), day(14)), Window(day(15), day(15)), Window(day(16), day(20))]
+    assert windows == [
+        Window(day(0), day(9)),
+        Window(day(10), day(14)),
+        Window(day(15), day(15)),
+        Window(day(16), day(20)),
+    ]
 
 
 def test_an_empty_range_has_no_windows() -> None:

@@ -1,0 +1,141 @@
+"""Bad config fails before the first request, with one message naming the key, the value and the rule."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from singer_sdk.exceptions import ConfigValidationError
+
+from cohorts_sandbox import Sandbox
+from tap_cohorts.tap import TapCohorts
+from tests.helpers import applovin_config, appsflyer_config
+
+
+def base(sandbox: Sandbox) -> dict:
+    config = appsflyer_config(sandbox, start_date="2026-01-01")
+    config.update(applovin_config(sandbox))
+    return config
+
+
+def with_change(config: dict, path: tuple, value: object) -> dict:
+    changed = copy.deepcopy(config)
+    target = changed
+    for key in path[:-1]:
+        target = target[key]
+    if value is KeyError:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return changed
+
+
+CASES = [
+    (("end_date",), "2025-12-31", ["config['end_date']", "2025-12-31", "before start_date 2026-01-01"]),
+    (("start_date",), "2026-13-01", ["config['start_date']", "2026-13-01"]),
+    (("lookback_days",), -1, ["config['lookback_days']", "-1", "0 or more"]),
+    (("appsflyer", "kpis"), [], ["config['appsflyer']['kpis']", "empty"]),
+    (("appsflyer", "app_ids"), KeyError, ["'app_ids' is a required property", "config['appsflyer']"]),
+    (("appsflyer", "cohort_types"), ["organic"], ["'organic' is not one of", "config['appsflyer']['cohort_types'][0]"]),
+    (
+        ("appsflyer", "groupings"),
+        ["pid", "c", "geo", "af_adset", "af_ad", "af_channel", "af_prt"],
+        ["config['appsflyer']['groupings']", "7 groupings", "at most 6"],
+    ),
+    (
+        ("appsflyer", "groupings"),
+        ["pid", "country"],
+        ["'country' is not one of", "config['appsflyer']['groupings'][1]"],
+    ),
+    (("appsflyer", "periods"), [0, 181], ["config['appsflyer']['periods']", "181", "0-180"]),
+    (("appsflyer", "min_cohort_size"), 0, ["config['appsflyer']['min_cohort_size']", "0", "1 or more"]),
+    (("appsflyer", "partial_data"), True, ["config['appsflyer']['partial_data']", "cumulative", "'on_day'"]),
+    (("appsflyer", "aggregation_type"), "daily", ["'daily' is not one of", "config['appsflyer']['aggregation_type']"]),
+    (
+        ("appsflyer", "rate_limits"),
+        [{"requests": 0, "seconds": 1}],
+        ["config['appsflyer']['rate_limits'][0]['requests']", "0"],
+    ),
+    (
+        ("appsflyer", "rate_limits"),
+        [{"requests": 5, "seconds": -1}],
+        ["config['appsflyer']['rate_limits'][0]['seconds']", "-1"],
+    ),
+    (
+        ("appsflyer", "filters"),
+        {"period": [1]},
+        ["config['appsflyer']['filters']['period']", "config['appsflyer']['periods']"],
+    ),
+    (("appsflyer", "start_date"), "2027-01-01", ["config['appsflyer']['start_date']"]),
+    (("applovin", "periods"), [0, 8], ["config['applovin']['periods']", "8", "not a period MAX reports"]),
+    (("applovin", "columns"), ["region"], ["'region' is not one of", "config['applovin']['columns'][0]"]),
+    (("applovin", "page_size"), 0, ["config['applovin']['page_size']", "1 or more"]),
+    (("applovin", "api_key"), 12345, ["12345 is not of type 'string'", "config['applovin']['api_key']"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"), CASES, ids=["-".join(map(str, c[0])) + f"={c[1]}" for c in CASES]
+)
+def test_bad_config_fails_before_any_request_naming_the_key(
+    sandbox: Sandbox, path: tuple, value: object, expected: list[str]
+) -> None:
+    config = with_change(base(sandbox), path, value)
+    if path == ("appsflyer", "start_date"):
+        config["end_date"] = "2026-06-01"
+    with pytest.raises(ConfigValidationError) as raised:
+        TapCohorts(config=config).sync_all()
+    errors = "\n".join(raised.value.errors)
+    for fragment in expected:
+        assert fragment in errors
+    assert sandbox.requests == []
+
+
+def test_unified_cohorts_have_no_uninstalls(sandbox: Sandbox) -> None:
+    config = base(sandbox)
+    config["appsflyer"].update(cohort_types=["unified"], kpis=["uninstalls"])
+    with pytest.raises(ConfigValidationError) as raised:
+        TapCohorts(config=config)
+    assert (
+        "config['appsflyer']['kpis']: 'uninstalls' is not available with cohort type 'unified'" in raised.value.errors
+    )
+
+
+def test_the_good_base_config_is_accepted(sandbox: Sandbox) -> None:
+    tap = TapCohorts(config=base(sandbox))
+    assert sorted(tap.streams) == [
+        "applovin_cohort_impressions",
+        "applovin_cohort_revenue",
+        "applovin_cohort_sessions",
+        "appsflyer_cohorts",
+    ]
+
+
+def test_an_absent_vendor_section_means_no_streams_for_it(sandbox: Sandbox) -> None:
+    assert sorted(TapCohorts(config=applovin_config(sandbox)).streams) == [
+        "applovin_cohort_impressions",
+        "applovin_cohort_revenue",
+        "applovin_cohort_sessions",
+    ]
+
+
+def test_the_cli_reports_every_problem_and_exits_1(sandbox: Sandbox, tmp_path) -> None:
+    config = base(sandbox)
+    config["appsflyer"]["kpis"] = []
+    config["end_date"] = "2025-01-01"
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    result = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "tap-cohorts"), "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "config['appsflyer']['kpis']: an empty list is not allowed" in result.stderr
+    assert "config['end_date']: 2025-01-01 is before start_date 2026-01-01" in result.stderr
+    assert sandbox.requests == []
