@@ -54,6 +54,8 @@ FUNCTION_COLUMNS = {
 COHORT_COLUMNS = {"users": "users", "cost": "cost", "ecpi": "ecpi"}
 METRIC_COLUMNS = ("users", "cost", "ecpi", *FUNCTION_COLUMNS.values())
 INTEGER_METRICS = ("users",)
+# Counts are whole numbers unless per_user divides them by the cohort's users.
+COUNT_METRICS = ("count", "unique_users")
 
 HINTS = {
     401: "the API token is malformed: use the Cohort API token from the dashboard (it is over 700 characters)",

@@ -68,12 +68,18 @@ class AppsFlyerCohortsStream(CohortStream):
             for kpi in self.section["kpis"]
         ]
 
+    @property
+    def integer_metrics(self) -> tuple[str, ...]:
+        if self.section.get("per_user"):
+            return settings.INTEGER_METRICS
+        return (*settings.INTEGER_METRICS, *settings.COUNT_METRICS)
+
     def build_schema(self) -> dict:
         return cohort_schema(
             keys=[th.Property(name, th.StringType, required=True) for name in KEY_COLUMNS],
             dimensions=self.groupings,
-            integer_metrics=settings.INTEGER_METRICS,
-            number_metrics=[m for m in settings.METRIC_COLUMNS if m not in settings.INTEGER_METRICS],
+            integer_metrics=self.integer_metrics,
+            number_metrics=[m for m in settings.METRIC_COLUMNS if m not in self.integer_metrics],
         )
 
     def latest_cohort_date(self, today: dt.date) -> dt.date:
@@ -143,7 +149,7 @@ class AppsFlyerCohortsStream(CohortStream):
             dimension_columns=self.groupings,
             cohort_columns=settings.COHORT_COLUMNS,
             period_column=period_column_parser(str(context["kpi"])),
-            integer_fields=settings.INTEGER_METRICS,
+            integer_fields=self.integer_metrics,
         )
         self.log_unknown_columns(layout.unknown_columns)
         constants = {**context, "aggregation_type": self.aggregation_type}
