@@ -10,10 +10,11 @@ from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 
 from tap_cohorts.core.config import common_problems, top_level_properties
 from tap_cohorts.core.vendor import Vendor
+from tap_cohorts.vendors.adjust import VENDOR as ADJUST
 from tap_cohorts.vendors.applovin import VENDOR as APPLOVIN
 from tap_cohorts.vendors.appsflyer import VENDOR as APPSFLYER
 
-VENDORS: tuple[Vendor, ...] = (APPSFLYER, APPLOVIN)
+VENDORS: tuple[Vendor, ...] = (APPSFLYER, ADJUST, APPLOVIN)
 
 
 class TapCohorts(Tap):

@@ -11,11 +11,13 @@ import duckdb
 import pytest
 
 from cohorts_sandbox import Sandbox, SandboxConfig
+from cohorts_sandbox.adjust import Query as AdjustQuery
 from cohorts_sandbox.appsflyer import Query
 from tests.helpers import days_ago
 
 ROOT = Path(__file__).resolve().parent.parent
 PERIODS = (0, 1, 3, 7, 14, 30)
+ADJUST_TABLES = ("adjust_cohorts", "adjust_tracker_cohorts", "adjust_app_cohorts")
 APPLOVIN_TABLES = ("applovin_cohort_revenue", "applovin_cohort_impressions", "applovin_cohort_sessions")
 
 
@@ -38,6 +40,13 @@ def expected_appsflyer_rows(start_days_ago: int) -> int:
     return rows
 
 
+def expected_adjust_rows(start_days_ago: int) -> int:
+    """Per stream: 2 apps (x 1 tracker) x 3 countries x every period begun for each cohort day."""
+    simulator = Sandbox(SandboxConfig()).simulators["adjust"]
+    query = AdjustQuery(("abc123def4",), None, ("installs",), days_ago(start_days_ago), days_ago(0), (), "day")
+    return 2 * 3 * sum(len(simulator.periods(query, day)) for day in simulator.cohort_dates(query))
+
+
 def run_demo(tmp_path: Path) -> str:
     env = {
         **os.environ,
@@ -57,6 +66,7 @@ def test_the_demo_lands_every_stream_in_duckdb_and_a_second_run_upserts(tmp_path
     output = run_demo(tmp_path)
     expected = {"appsflyer_cohorts": expected_appsflyer_rows(20)}
     expected.update({table: 21 * 20 * len(PERIODS) for table in APPLOVIN_TABLES})  # 21 days x 4 apps x 5 countries
+    expected.update({table: expected_adjust_rows(20) for table in ADJUST_TABLES})
     for table, rows in expected.items():
         assert f"cohorts.{table}: {rows} rows" in output
 
@@ -65,10 +75,14 @@ def test_the_demo_lands_every_stream_in_duckdb_and_a_second_run_upserts(tmp_path
     assert f"syncing cohort dates {days_ago(8).isoformat()}..{days_ago(1).isoformat()}" in second  # bookmark - 7 days
     connection = duckdb.connect(str(tmp_path / "demo.duckdb"), read_only=True)
     for table, rows in expected.items():
-        key = "cohort_date, dimension_key, period" + (
-            ", app_id, cohort_type, kpi, aggregation_type" if "appsflyer" in table else ""
-        )
-        total, distinct = connection.execute(
-            f"select count(*), count(distinct ({key})) from cohorts.{table}"
-        ).fetchone()
+        key = "cohort_date, dimension_key, period" + {
+            "appsflyer_cohorts": ", app_id, cohort_type, kpi, aggregation_type",
+            "adjust_cohorts": ", app_token",
+            "adjust_app_cohorts": ", app_token",
+            "adjust_tracker_cohorts": ", app_token, tracker_token",
+        }.get(table, "")
+        total = connection.execute(f"select count(*) from cohorts.{table}").fetchone()[0]
+        distinct = connection.execute(f"select count(*) from (select distinct {key} from cohorts.{table})").fetchone()[
+            0
+        ]
         assert (total, distinct) == (rows, rows), table

@@ -21,10 +21,8 @@ def main() -> None:
     if args.appsflyer_cardinality:
         config.appsflyer_cardinality = args.appsflyer_cardinality
     sandbox = Sandbox(config, host=args.host, port=args.port)
-    print(
-        f"cohorts-sandbox listening on http://{args.host}:{sandbox.port} (vendors: appsflyer, applovin)",
-        flush=True,
-    )
+    vendors = ", ".join(sorted(sandbox.simulators))
+    print(f"cohorts-sandbox listening on http://{args.host}:{sandbox.port} (vendors: {vendors})", flush=True)
     try:
         sandbox.serve_forever()
     except KeyboardInterrupt:

@@ -33,6 +33,10 @@ class SandboxConfig:
     appsflyer_cardinality: dict[str, int] = field(default_factory=lambda: {"pid": 4, "c": 3, "geo": 5})
     appsflyer_row_cap: int = 30_000
     appsflyer_rate_limits: list[tuple[int, float]] = field(default_factory=lambda: [(60, 60.0), (50_000, 86_400.0)])
+    adjust_token: str = "adjust-sandbox-token"
+    adjust_rate_limits: list[tuple[int, float]] = field(default_factory=list)
+    # A broken vendor: kpi_values one short of the KPIs asked for.
+    adjust_short_kpi_values: bool = False
     applovin_key: str = "applovin-sandbox-report-key"
     applovin_countries: int = 5
     applovin_rate_limits: list[tuple[int, float]] = field(default_factory=list)
@@ -129,12 +133,14 @@ class Sandbox:
     """The simulator of every vendor on one loopback port: `url(vendor)` is that vendor's base_url."""
 
     def __init__(self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        from cohorts_sandbox.adjust import AdjustSimulator
         from cohorts_sandbox.applovin import AppLovinSimulator
         from cohorts_sandbox.appsflyer import AppsFlyerSimulator
 
         self.config = config or SandboxConfig()
         self.simulators: dict[str, VendorSimulator] = {
             "appsflyer": AppsFlyerSimulator(self.config),
+            "adjust": AdjustSimulator(self.config),
             "applovin": AppLovinSimulator(self.config),
         }
         self.requests: list[RecordedRequest] = []

@@ -60,6 +60,10 @@ class CohortStream(Stream):
         """Dates that must start a new window (see `plan_windows`)."""
         return ()
 
+    def plan(self, context: Mapping[str, Any] | None, first: dt.date, last: dt.date, today: dt.date) -> list[Window]:
+        """The windows of one partition's range."""
+        return plan_windows(first, last, self.max_window_days, self.cut_dates(context, today))
+
     def latest_cohort_date(self, today: dt.date) -> dt.date:
         """The newest cohort date worth asking for."""
         return today
@@ -81,7 +85,7 @@ class CohortStream(Stream):
         oldest = today - dt.timedelta(days=self.history_days) if self.history_days is not None else None
         first = first_cohort_date(self._bookmark(context), self.runtime.bounds, oldest, self.logger, where)
         last = min(self.runtime.bounds.end_date, self.latest_cohort_date(today))
-        windows = plan_windows(first, last, self.max_window_days, self.cut_dates(context, today))
+        windows = self.plan(context, first, last, today)
         if not windows:
             self.logger.info("%s: nothing to sync (from %s to %s)", where, first, last)
             return

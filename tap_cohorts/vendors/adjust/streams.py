@@ -1,0 +1,227 @@
+"""Adjust cohort streams: per app, per app x tracker, and several apps in one call."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+from singer_sdk import typing as th
+
+from tap_cohorts.core.cohort_stream import CohortStream
+from tap_cohorts.core.http import RequestLabel, WindowStats
+from tap_cohorts.core.records import cohort_schema, dimension_key, to_number
+from tap_cohorts.core.windows import Window
+from tap_cohorts.vendors.adjust import settings
+from tap_cohorts.vendors.adjust.flatten import column_name, flatten
+
+FIXED_COLUMNS = frozenset({"cohort_date", "period", "period_unit", "dimension_key", "app_token", "tracker_token"})
+# Names and currencies describe a token; they stay out of dimension_key so a renamed tracker keeps its key.
+DESCRIPTIVE_SUFFIXES = ("_name",)
+
+
+def kpi_column(kpi: str) -> str:
+    """A KPI as a SQL-safe column: lower case, [a-z0-9_], never a leading digit nor a fixed column's name."""
+    name = re.sub(r"[^a-z0-9_]+", "_", kpi.lower()).strip("_") or "kpi"
+    if name[0].isdigit() or name in FIXED_COLUMNS or name == "currency":
+        name = f"kpi_{name}"
+    return name
+
+
+def level_columns(level: str) -> list[str]:
+    """The identity columns a grouping level brings, declared at discovery."""
+    if level == "apps":
+        return ["app_token", "app_name", "currency"]
+    name = column_name(level, "token")
+    return [name] if name.removesuffix("_token") in settings.VALUE_LEVELS else [name, column_name(level, "name")]
+
+
+def period_start(day: dt.date, unit: str) -> dt.date:
+    if unit == "week":
+        return day - dt.timedelta(days=day.weekday())
+    if unit == "month":
+        return day.replace(day=1)
+    return day
+
+
+def next_period(start: dt.date, unit: str) -> dt.date:
+    if unit == "week":
+        return start + dt.timedelta(days=7)
+    if unit == "month":
+        return (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return start + dt.timedelta(days=1)
+
+
+class AdjustCohortStream(CohortStream):
+    """What the three Adjust endpoints share: request parameters, the flattener, whole-period windows."""
+
+    max_window_days = settings.MAX_WINDOW_DAYS
+    key_columns: ClassVar[tuple[str, ...]] = ("app_token",)
+    multi_app: ClassVar[bool] = False
+
+    @property
+    def kpis(self) -> list[str]:
+        return [str(k) for k in self.section["kpis"]]
+
+    @property
+    def cohort_period(self) -> str:
+        """The multi-app endpoint takes no `period`: its cohorts are days."""
+        return "day" if self.multi_app else str(self.section.get("cohort_period") or "day")
+
+    @property
+    def period_unit(self) -> str:  # type: ignore[override]
+        return self.cohort_period
+
+    @property
+    def grouping_levels(self) -> list[str]:
+        """Configured levels, without the ones the tap places itself (apps, the date level, periods)."""
+        placed = {"apps", settings.PERIODS_LEVEL, *settings.DATE_LEVELS.values(), "dates"}
+        return [g for g in self.section.get("grouping") or [] if g not in placed]
+
+    @property
+    def dimension_columns(self) -> list[str]:
+        columns: list[str] = [] if self.multi_app else ["app_name", "currency"]
+        for level in (["apps"] if self.multi_app else []) + self.grouping_levels:
+            columns += [c for c in level_columns(level) if c not in columns and c not in self.key_columns]
+        if self.multi_app:
+            columns = [c for c in columns if c != "app_token"]
+        return columns
+
+    def build_schema(self) -> dict:
+        return cohort_schema(
+            keys=[th.Property(name, th.StringType, required=True) for name in self.key_columns],
+            dimensions=self.dimension_columns,
+            number_metrics=[kpi_column(k) for k in self.kpis],
+        )
+
+    def plan(self, context: Mapping[str, Any] | None, first: dt.date, last: dt.date, today: dt.date) -> list[Window]:
+        """Windows of whole weeks or months: a cohort split across two windows would be stored half."""
+        if self.cohort_period == "day":
+            return super().plan(context, first, last, today)
+        windows: list[Window] = []
+        start = period_start(first, self.cohort_period)
+        while start <= last:
+            end = next_period(start, self.cohort_period)
+            while end <= last and (next_period(end, self.cohort_period) - start).days <= self.max_window_days:
+                end = next_period(end, self.cohort_period)
+            windows.append(Window(start, min(end - dt.timedelta(days=1), last)))
+            start = end
+        return windows
+
+    def request_params(self, window: Window) -> dict[str, Any]:
+        levels = ["apps"] if self.multi_app else []
+        levels += [*self.grouping_levels, settings.DATE_LEVELS[self.cohort_period], settings.PERIODS_LEVEL]
+        params: dict[str, Any] = {
+            "start_date": window.start.isoformat(),
+            "end_date": window.end.isoformat(),
+            "kpis": ",".join(self.kpis),
+            "grouping": ",".join(levels),
+        }
+        passed = ["utc_offset", "sandbox", "countries", "os_names", "device_types", "tracker_filter"]
+        if not self.multi_app:
+            passed += ["attribution_type", "reattributed", "events"]
+            params["period"] = self.cohort_period
+        for key in passed:
+            value = self.section.get(key)
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                value = str(value).lower()
+            elif isinstance(value, list):
+                value = ",".join(map(str, value))
+            params[key] = value
+        return params
+
+    def path(self, context: Mapping[str, Any] | None) -> str:
+        raise NotImplementedError
+
+    def fetch_window(
+        self, context: Mapping[str, Any] | None, window: Window, label: RequestLabel, stats: WindowStats
+    ) -> Iterator[dict]:
+        payload = self.client.call(
+            "GET", self.path(context), label=label, stats=stats, params=self.request_params(window), read=read_json
+        )
+        result_set = payload.get("result_set") if isinstance(payload, dict) else None
+        if not isinstance(result_set, Mapping):
+            raise ValueError(f"expected a JSON object with a `result_set` object, got {str(payload)[:200]!r}")
+        declared = set(self.schema["properties"])
+        columns = {kpi: kpi_column(kpi) for kpi in self.kpis}
+        for row in flatten(result_set, self.kpis):
+            yield self.record(row, context, columns, declared)
+
+    def record(
+        self, row: dict[str, Any], context: Mapping[str, Any] | None, columns: dict[str, str], declared: set[str]
+    ) -> dict:
+        if "cohort_date" not in row or "period" not in row:
+            raise ValueError(f"a result has no date or period level: {sorted(row)}")
+        identity = {k: v for k, v in row.items() if k not in columns and k not in ("cohort_date", "period")}
+        unknown = [k for k in identity if k not in declared]
+        if unknown:
+            self.log_unknown_columns(unknown)
+        keys = {k: identity.get(k, (context or {}).get(k)) for k in self.key_columns}
+        dimensions = {
+            k: None if v is None else str(v)
+            for k, v in identity.items()
+            if k not in self.key_columns and k != "currency" and not k.endswith(DESCRIPTIVE_SUFFIXES)
+        }
+        record: dict[str, Any] = {
+            **keys,
+            "cohort_date": dt.date.fromisoformat(str(row["cohort_date"])[:10]).isoformat(),
+            "period": int(row["period"]),
+            "period_unit": self.period_unit,
+            "dimension_key": dimension_key(dimensions),
+            **{k: None if v is None else str(v) for k, v in identity.items() if k in declared and k not in keys},
+        }
+        for kpi, column in columns.items():
+            try:
+                record[column] = to_number(row[kpi])
+            except ValueError:
+                raise ValueError(f"KPI {kpi!r} holds {row[kpi]!r}, which is not a number") from None
+        return record
+
+
+def read_json(response: Any) -> Any:
+    return response.json()
+
+
+class AdjustCohortsStream(AdjustCohortStream):
+    name = "adjust_cohorts"
+    primary_keys = ["app_token", "cohort_date", "dimension_key", "period"]
+
+    @property
+    def partitions(self) -> list[dict]:
+        return [{"app_token": token} for token in self.section["app_tokens"]]
+
+    def path(self, context: Mapping[str, Any] | None) -> str:
+        assert context is not None
+        return settings.APP_PATH.format(app_token=context["app_token"])
+
+
+class AdjustTrackerCohortsStream(AdjustCohortStream):
+    name = "adjust_tracker_cohorts"
+    primary_keys = ["app_token", "tracker_token", "cohort_date", "dimension_key", "period"]
+    key_columns = ("app_token", "tracker_token")
+
+    @property
+    def partitions(self) -> list[dict]:
+        return [
+            {"app_token": app, "tracker_token": tracker}
+            for app in self.section["app_tokens"]
+            for tracker in self.section.get("tracker_tokens") or []
+        ]
+
+    def path(self, context: Mapping[str, Any] | None) -> str:
+        assert context is not None
+        return settings.TRACKER_PATH.format(app_token=context["app_token"], tracker_token=context["tracker_token"])
+
+
+class AdjustAppCohortsStream(AdjustCohortStream):
+    """All configured apps in one call per window; one bookmark for the set."""
+
+    name = "adjust_app_cohorts"
+    primary_keys = ["app_token", "cohort_date", "dimension_key", "period"]
+    multi_app = True
+
+    def path(self, context: Mapping[str, Any] | None) -> str:
+        return settings.APPS_PATH.format(app_tokens=",".join(self.section["app_tokens"]))
