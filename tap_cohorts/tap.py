@@ -13,8 +13,9 @@ from tap_cohorts.core.vendor import Vendor
 from tap_cohorts.vendors.adjust import VENDOR as ADJUST
 from tap_cohorts.vendors.applovin import VENDOR as APPLOVIN
 from tap_cohorts.vendors.appsflyer import VENDOR as APPSFLYER
+from tap_cohorts.vendors.branch import VENDOR as BRANCH
 
-VENDORS: tuple[Vendor, ...] = (APPSFLYER, ADJUST, APPLOVIN)
+VENDORS: tuple[Vendor, ...] = (APPSFLYER, BRANCH, ADJUST, APPLOVIN)
 
 
 class TapCohorts(Tap):

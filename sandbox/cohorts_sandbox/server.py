@@ -33,6 +33,17 @@ class SandboxConfig:
     appsflyer_cardinality: dict[str, int] = field(default_factory=lambda: {"pid": 4, "c": 3, "geo": 5})
     appsflyer_row_cap: int = 30_000
     appsflyer_rate_limits: list[tuple[int, float]] = field(default_factory=lambda: [(60, 60.0), (50_000, 86_400.0)])
+    branch_token: str = "branch-sandbox-access-token"
+    branch_organization: str = "org-sandbox"
+    branch_rate_limits: list[tuple[int, float]] = field(
+        default_factory=lambda: [(2, 1.0), (5, 60.0), (150, 3600.0)]
+    )
+    # A job answers QUEUED, then RUNNING, and FINISHED at this status poll.
+    branch_job_polls: int = 2
+    # Error messages for the next jobs submitted (one each): they end in ERROR with it.
+    branch_job_errors: list[str] = field(default_factory=list)
+    branch_row_limit: int = 50_000
+    branch_cardinality: dict[str, int] = field(default_factory=dict)
     adjust_token: str = "adjust-sandbox-token"
     adjust_rate_limits: list[tuple[int, float]] = field(default_factory=list)
     # A broken vendor: kpi_values one short of the KPIs asked for.
@@ -136,10 +147,14 @@ class Sandbox:
         from cohorts_sandbox.adjust import AdjustSimulator
         from cohorts_sandbox.applovin import AppLovinSimulator
         from cohorts_sandbox.appsflyer import AppsFlyerSimulator
+        from cohorts_sandbox.branch import BranchSimulator, FilesSimulator
 
         self.config = config or SandboxConfig()
+        branch = BranchSimulator(self.config)
         self.simulators: dict[str, VendorSimulator] = {
             "appsflyer": AppsFlyerSimulator(self.config),
+            "branch": branch,
+            "files": FilesSimulator(branch),
             "adjust": AdjustSimulator(self.config),
             "applovin": AppLovinSimulator(self.config),
         }

@@ -1,0 +1,144 @@
+"""Branch Cohort Exports: config section, rules and streams."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from singer_sdk import typing as th
+
+from tap_cohorts.core.config import VendorRuntime, common_problems, config_key, parse_date, vendor_properties
+from tap_cohorts.core.http import VendorClient
+from tap_cohorts.core.vendor import Vendor
+from tap_cohorts.core.windows import utc_today
+from tap_cohorts.vendors.branch import settings
+from tap_cohorts.vendors.branch.streams import BranchCohortStream, full_dimension
+
+if TYPE_CHECKING:
+    from singer_sdk import Stream, Tap
+
+SECTION = th.Property(
+    "branch",
+    th.ObjectType(
+        th.Property(
+            "access_token",
+            th.StringType,
+            required=True,
+            secret=True,
+            description="API key (Access Token), sent as the `Access-Token` header.",
+        ),
+        th.Property("organization_id", th.StringType, required=True, description="Organization id."),
+        th.Property(
+            "data_sources",
+            th.ArrayType(th.StringType(allowed_values=list(settings.DATA_SOURCES))),
+            default=list(settings.DATA_SOURCES),
+            description="install_cohort and/or reengagement_cohort; one stream each.",
+        ),
+        th.Property(
+            "dimensions",
+            th.ArrayType(th.StringType),
+            description="Dimensions; a name without an activity prefix (touch_data_tilde_campaign) gets each data "
+            "source's prefix, user_data_* and app_id are used as they are. The date dimension is always added.",
+        ),
+        th.Property("measures", th.ArrayType(th.StringType), required=True, description="Measures (3 per job)."),
+        th.Property("granularity", th.StringType(allowed_values=list(settings.GRANULARITIES)), default="day"),
+        th.Property(
+            "granularity_band_count",
+            th.IntegerType,
+            default=settings.DEFAULT_BAND_COUNT,
+            description="Bands (periods) since the cohort event.",
+        ),
+        th.Property("cumulative", th.BooleanType, description="Each band sums the preceding ones."),
+        th.Property("per_user", th.BooleanType, description="Each band divided by the user count."),
+        th.Property("filters", th.ObjectType(additional_properties=True), description="{dimension: [values]}."),
+        th.Property("poll_interval_seconds", th.NumberType, default=5, description="First wait before a poll."),
+        th.Property(
+            "poll_max_interval_seconds", th.NumberType, default=60, description="Longest wait between polls."
+        ),
+        th.Property("job_timeout_seconds", th.NumberType, default=1800, description="A job's total time limit."),
+        *vendor_properties(base_url=settings.BASE_URL, rate_limits=settings.RATE_LIMITS),
+    ),
+    description="Branch Cohort Exports. Absent: no Branch streams.",
+)
+
+
+def validate(config: Mapping[str, Any]) -> list[str]:
+    section = config.get("branch") or {}
+    problems = common_problems(config, "branch")
+
+    def key(*path: str) -> str:
+        return config_key("branch", *path)
+
+    sources = section.get("data_sources", list(settings.DATA_SOURCES))
+    if not sources:
+        problems.append(f"{key('data_sources')}: an empty list is not allowed; give at least one data source")
+    if "measures" in section and not section["measures"]:
+        problems.append(f"{key('measures')}: an empty list is not allowed; give at least one measure")
+    dimensions = [str(d) for d in section.get("dimensions") or []]
+    for name in dimensions:
+        if not any(full_dimension(name, source) for source in sources if source in settings.DATA_SOURCES):
+            problems.append(f"{key('dimensions')}: {name!r} belongs to a data source that is not in data_sources")
+    for source in sources:
+        if source not in settings.DATA_SOURCES:
+            continue
+        full = {full_dimension(name, source) for name in dimensions} - {None}
+        full.add(settings.DATA_SOURCES[source] + settings.DATE_DIMENSION)
+        if len(full) > settings.MAX_DIMENSIONS:
+            problems.append(
+                f"{key('dimensions')}: {len(full)} dimensions for {source} (the date dimension included); "
+                f"Branch allows at most {settings.MAX_DIMENSIONS}"
+            )
+    bands = section.get("granularity_band_count")
+    if isinstance(bands, int) and bands < 1:
+        problems.append(f"{key('granularity_band_count')}: {bands} must be 1 or more")
+    for name in ("poll_interval_seconds", "poll_max_interval_seconds", "job_timeout_seconds"):
+        value = section.get(name)
+        if value is not None and not value > 0:
+            problems.append(f"{key(name)}: {value!r} must be above 0")
+    end = config.get("end_date")
+    if end:
+        try:
+            oldest = utc_today() - dt.timedelta(days=settings.HISTORY_DAYS)
+            if parse_date(end) < oldest:
+                problems.append(
+                    f"{config_key('end_date')}: {end} is beyond Branch's 24 months of lookback (oldest {oldest})"
+                )
+        except ValueError:
+            pass
+    return problems
+
+
+def client(section: Mapping[str, Any], runtime: VendorRuntime, logger: logging.Logger) -> VendorClient:
+    token = str(section["access_token"])
+    return VendorClient(
+        vendor="branch",
+        base_url=runtime.base_url,
+        rate_limits=runtime.rate_limits,
+        secrets=[token],
+        hints=settings.HINTS,
+        auth_headers={"Access-Token": token},
+        timeout=runtime.request_timeout,
+        max_retries=runtime.max_retries,
+        retry_base_seconds=runtime.retry_wait_seconds,
+        logger=logger,
+    )
+
+
+def streams(tap: Tap, section: Mapping[str, Any], runtime: VendorRuntime, client: VendorClient) -> list[Stream]:
+    return [
+        BranchCohortStream(tap, data_source=source, client=client, runtime=runtime, section=section)
+        for source in section.get("data_sources", list(settings.DATA_SOURCES))
+    ]
+
+
+VENDOR = Vendor(
+    name="branch",
+    section=SECTION,
+    base_url=settings.BASE_URL,
+    rate_limits=settings.RATE_LIMITS,
+    validate=validate,
+    client=client,
+    streams=streams,
+)

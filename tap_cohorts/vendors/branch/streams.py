@@ -1,0 +1,234 @@
+"""Branch cohort streams: one export job per window (and per 3 measures), polled, downloaded, streamed."""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+from collections.abc import Iterator, Mapping
+from typing import IO, TYPE_CHECKING, Any
+
+import ijson
+import requests
+from singer_sdk import typing as th
+
+from tap_cohorts.core.cohort_stream import CohortStream
+from tap_cohorts.core.config import VendorRuntime
+from tap_cohorts.core.errors import RowCapReached, VendorError
+from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
+from tap_cohorts.core.jobs import JobTimeout, PollSchedule, download, is_transient, wait_for_job
+from tap_cohorts.core.records import cohort_schema, dimension_key, to_cohort_date, to_integer, to_number
+from tap_cohorts.core.windows import Window
+from tap_cohorts.vendors.branch import settings
+
+if TYPE_CHECKING:
+    from singer_sdk import Tap
+
+BAND = re.compile(r"^(?:day|week|month)(\d+)$")
+ROW_FIELDS = frozenset({"measure", "metric", "users", "user", "cost", "per_user", "cumulative", "data"})
+# A row of Branch's JSON is never shorter than this, so a smaller file cannot hold `limit` rows.
+MIN_ROW_BYTES = 40
+
+
+def full_dimension(name: str, data_source: str) -> str | None:
+    """The dimension name for a data source: `touch_data_tilde_campaign` gets the activity prefix,
+    `user_data_*` and `app_id` stay as they are; a full name of the other data source gives None."""
+    prefix = settings.DATA_SOURCES[data_source]
+    if name.startswith(settings.UNPREFIXED):
+        return name
+    if name.startswith(tuple(settings.DATA_SOURCES.values())):
+        return name if name.startswith(prefix) else None
+    return prefix + name
+
+
+class JobFailed(Exception):
+    pass
+
+
+class BranchCohortStream(CohortStream):
+    """One Branch data source (install or re-engagement cohorts)."""
+
+    primary_keys = ["measure", "metric", "cohort_date", "dimension_key", "period"]
+    max_window_days = settings.MAX_WINDOW_DAYS
+    history_days = settings.HISTORY_DAYS
+
+    def __init__(
+        self,
+        tap: Tap,
+        *,
+        data_source: str,
+        client: VendorClient,
+        runtime: VendorRuntime,
+        section: Mapping[str, Any],
+    ) -> None:
+        self.data_source = data_source
+        self.name = settings.STREAM_NAMES[data_source]
+        super().__init__(tap, client=client, runtime=runtime, section=section)
+
+    @property
+    def date_dimension(self) -> str:
+        return settings.DATA_SOURCES[self.data_source] + settings.DATE_DIMENSION
+
+    @property
+    def dimensions(self) -> list[str]:
+        names: list[str] = []
+        for name in self.section.get("dimensions") or []:
+            full = full_dimension(str(name), self.data_source)
+            if full and full != self.date_dimension and full not in names:
+                names.append(full)
+        return names
+
+    @property
+    def period_unit(self) -> str:  # type: ignore[override]
+        return str(self.section.get("granularity") or "day")
+
+    @property
+    def schedule(self) -> PollSchedule:
+        return PollSchedule(
+            first=float(self.section.get("poll_interval_seconds", 5)),
+            longest=float(self.section.get("poll_max_interval_seconds", 60)),
+            timeout=float(self.section.get("job_timeout_seconds", 1800)),
+        )
+
+    def build_schema(self) -> dict:
+        return cohort_schema(
+            keys=[th.Property(name, th.StringType, required=True) for name in ("measure", "metric")],
+            dimensions=self.dimensions,
+            integer_metrics=["users"],
+            number_metrics=["value", "cost"],
+            extra=[th.Property("per_user", th.BooleanType), th.Property("cumulative", th.BooleanType)],
+        )
+
+    def cap_advice(self, context: Mapping[str, Any] | None) -> str:
+        return (
+            f"Drop dimensions from config['branch']['dimensions'] (now {self.dimensions}) "
+            "or narrow them with config['branch']['filters']."
+        )
+
+    def request_body(self, window: Window, measures: list[str]) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "start_date": window.start.isoformat(),
+            "end_date": window.end.isoformat(),
+            "data_source": self.data_source,
+            "dimensions": [*self.dimensions, self.date_dimension],
+            "measures": measures,
+            "granularity": self.period_unit,
+            "granularity_band_count": int(self.section.get("granularity_band_count") or settings.DEFAULT_BAND_COUNT),
+            "cumulative": bool(self.section.get("cumulative", False)),
+            "per_user": bool(self.section.get("per_user", False)),
+        }
+        filters = {}
+        for name, values in (self.section.get("filters") or {}).items():
+            full = full_dimension(str(name), self.data_source)
+            if full:
+                filters[full] = values
+        if filters:
+            body["filters"] = filters
+        return body
+
+    def fetch_window(
+        self, context: Mapping[str, Any] | None, window: Window, label: RequestLabel, stats: WindowStats
+    ) -> Iterator[dict]:
+        measures = [str(m) for m in self.section["measures"]]
+        results: list[IO[bytes]] = []
+        try:
+            for start in range(0, len(measures), settings.MEASURES_PER_JOB):
+                batch = measures[start : start + settings.MEASURES_PER_JOB]
+                result, size = self.run_job(window, batch, label, stats)
+                results.append(result)
+                if size >= settings.ROW_LIMIT * MIN_ROW_BYTES:
+                    rows = sum(1 for _ in ijson.items(result, "item"))
+                    result.seek(0)
+                    if rows >= settings.ROW_LIMIT:
+                        raise RowCapReached(rows)
+            for result in results:
+                yield from self.records(result)
+        finally:
+            for result in results:
+                result.close()
+
+    def run_job(
+        self, window: Window, measures: list[str], label: RequestLabel, stats: WindowStats
+    ) -> tuple[IO[bytes], int]:
+        """Submit, poll, download; a job that fails with a transient error is submitted once more."""
+        for attempt in (1, 2):
+            job_id = self.client.call(
+                "POST",
+                settings.EXPORT_PATH,
+                label=label,
+                stats=stats,
+                params={"organization_id": self.section["organization_id"], "limit": settings.ROW_LIMIT, "format": "json"},
+                json=self.request_body(window, measures),
+                read=read_job_id,
+            )
+            try:
+                url = wait_for_job(partial(self.poll, job_id, label, stats), self.schedule, stats)
+            except JobFailed as failed:
+                if attempt == 1 and is_transient(str(failed)):
+                    self.logger.warning("%s: export job %s failed (%s); submitting it once more", label, job_id, failed)
+                    continue
+                raise VendorError(f"branch: {label}: export job {job_id} ended in ERROR: {failed}") from None
+            except JobTimeout as timeout:
+                raise VendorError(
+                    f"branch: {label}: export job {job_id} {timeout}; raise config['branch']['job_timeout_seconds'] "
+                    "or ask for fewer dimensions"
+                ) from None
+            spool, _ = download(self.client, url, label, stats)
+            size = spool.seek(0, 2)
+            spool.seek(0)
+            return spool, size
+        raise AssertionError("unreachable")
+
+    def poll(self, job_id: str, label: RequestLabel, stats: WindowStats) -> tuple[str, str | None]:
+        status = self.client.call(
+            "GET",
+            settings.STATUS_PATH.format(job_id=job_id),
+            label=label,
+            stats=stats,
+            params={"organization_id": self.section["organization_id"]},
+            read=lambda response: response.json(),
+        )
+        state = str(status.get("status", "")).upper()
+        if state == "FINISHED":
+            url = status.get("response_url")
+            if not url:
+                raise VendorError(f"branch: {label}: job {job_id} FINISHED without a response_url")
+            return state, str(url)
+        if state == "ERROR":
+            raise JobFailed(str(status.get("error_message") or "no error_message"))
+        return state, None
+
+    def records(self, result: IO[bytes]) -> Iterator[dict]:
+        dimensions = self.dimensions
+        known = ROW_FIELDS | {self.date_dimension, *dimensions}
+        for row in ijson.items(result, "item", use_float=True):
+            unknown = [key for key in row if key not in known]
+            if unknown:
+                self.log_unknown_columns(unknown)
+            values = {name: None if row.get(name) is None else str(row[name]) for name in dimensions}
+            if row.get(self.date_dimension) in (None, ""):
+                raise ValueError(f"a row has no {self.date_dimension!r}: {str(row)[:200]}")
+            base = {
+                "measure": str(row["measure"]),
+                "metric": str(row["metric"]),
+                "cohort_date": to_cohort_date(row[self.date_dimension]),
+                "period_unit": self.period_unit,
+                "dimension_key": dimension_key(values),
+                **values,
+                "users": to_integer(row.get("users", row.get("user"))),
+                "cost": to_number(row.get("cost")),
+                "per_user": row.get("per_user"),
+                "cumulative": row.get("cumulative"),
+            }
+            for band, value in (row.get("data") or {}).items():
+                match = BAND.match(str(band))
+                if not match:
+                    raise ValueError(f"band {band!r} is not day<N>, week<N> or month<N>")
+                yield {**base, "period": int(match.group(1)), "value": to_number(value)}
+
+
+def read_job_id(response: requests.Response) -> str:
+    payload = response.json()
+    job_id = payload.get("job_id") if isinstance(payload, dict) else None
+    if not job_id:
+        raise ValueError(f"the export request returned no job_id: {str(payload)[:200]}")
+    return str(job_id)
