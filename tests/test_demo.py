@@ -13,6 +13,7 @@ import pytest
 from cohorts_sandbox import Sandbox, SandboxConfig
 from cohorts_sandbox.adjust import Query as AdjustQuery
 from cohorts_sandbox.appsflyer import Query
+from cohorts_sandbox.branch import Query as BranchQuery
 from tests.helpers import days_ago
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +48,14 @@ def expected_adjust_rows(start_days_ago: int) -> int:
     return 2 * 3 * sum(len(simulator.periods(query, day)) for day in simulator.cohort_dates(query))
 
 
+def expected_branch_rows(start_days_ago: int, data_source: str) -> int:
+    simulator = Sandbox(SandboxConfig()).simulators["branch"]
+    prefix = "install_activity_" if data_source == "install_cohort" else "reengagement_activity_"
+    dimensions = (prefix + "touch_data_tilde_campaign", prefix + "timezone_adjusted_day")
+    query = BranchQuery(data_source, days_ago(start_days_ago), days_ago(0), dimensions, ("OPEN",), "day", 7)
+    return sum(len(row["data"]) for row in simulator.rows(query))
+
+
 def run_demo(tmp_path: Path) -> str:
     env = {
         **os.environ,
@@ -67,6 +76,8 @@ def test_the_demo_lands_every_stream_in_duckdb_and_a_second_run_upserts(tmp_path
     expected = {"appsflyer_cohorts": expected_appsflyer_rows(20)}
     expected.update({table: 21 * 20 * len(PERIODS) for table in APPLOVIN_TABLES})  # 21 days x 4 apps x 5 countries
     expected.update({table: expected_adjust_rows(20) for table in ADJUST_TABLES})
+    expected["branch_install_cohorts"] = expected_branch_rows(20, "install_cohort")
+    expected["branch_reengagement_cohorts"] = expected_branch_rows(20, "reengagement_cohort")
     for table, rows in expected.items():
         assert f"cohorts.{table}: {rows} rows" in output
 
@@ -80,6 +91,8 @@ def test_the_demo_lands_every_stream_in_duckdb_and_a_second_run_upserts(tmp_path
             "adjust_cohorts": ", app_token",
             "adjust_app_cohorts": ", app_token",
             "adjust_tracker_cohorts": ", app_token, tracker_token",
+            "branch_install_cohorts": ", measure, metric",
+            "branch_reengagement_cohorts": ", measure, metric",
         }.get(table, "")
         total = connection.execute(f"select count(*) from cohorts.{table}").fetchone()[0]
         distinct = connection.execute(f"select count(*) from (select distinct {key} from cohorts.{table})").fetchone()[

@@ -35,9 +35,7 @@ class SandboxConfig:
     appsflyer_rate_limits: list[tuple[int, float]] = field(default_factory=lambda: [(60, 60.0), (50_000, 86_400.0)])
     branch_token: str = "branch-sandbox-access-token"
     branch_organization: str = "org-sandbox"
-    branch_rate_limits: list[tuple[int, float]] = field(
-        default_factory=lambda: [(2, 1.0), (5, 60.0), (150, 3600.0)]
-    )
+    branch_rate_limits: list[tuple[int, float]] = field(default_factory=lambda: [(2, 1.0), (5, 60.0), (150, 3600.0)])
     # A job answers QUEUED, then RUNNING, and FINISHED at this status poll.
     branch_job_polls: int = 2
     # Error messages for the next jobs submitted (one each): they end in ERROR with it.

@@ -48,9 +48,7 @@ class PollSchedule:
             interval = min(self.longest, interval * self.growth)
 
 
-def wait_for_job(
-    poll: Callable[[], tuple[str, T | None]], schedule: PollSchedule, stats: WindowStats
-) -> T:
+def wait_for_job(poll: Callable[[], tuple[str, T | None]], schedule: PollSchedule, stats: WindowStats) -> T:
     """Poll until `poll` returns (status, result) with a result; the waits are counted in `stats.job_wait`."""
     started = time.monotonic()
     status = "not polled"

@@ -54,9 +54,7 @@ SECTION = th.Property(
         th.Property("per_user", th.BooleanType, description="Each band divided by the user count."),
         th.Property("filters", th.ObjectType(additional_properties=True), description="{dimension: [values]}."),
         th.Property("poll_interval_seconds", th.NumberType, default=5, description="First wait before a poll."),
-        th.Property(
-            "poll_max_interval_seconds", th.NumberType, default=60, description="Longest wait between polls."
-        ),
+        th.Property("poll_max_interval_seconds", th.NumberType, default=60, description="Longest wait between polls."),
         th.Property("job_timeout_seconds", th.NumberType, default=1800, description="A job's total time limit."),
         *vendor_properties(base_url=settings.BASE_URL, rate_limits=settings.RATE_LIMITS),
     ),

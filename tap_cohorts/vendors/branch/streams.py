@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from functools import partial
 from collections.abc import Iterator, Mapping
+from functools import partial
 from typing import IO, TYPE_CHECKING, Any
 
 import ijson
@@ -156,7 +156,11 @@ class BranchCohortStream(CohortStream):
                 settings.EXPORT_PATH,
                 label=label,
                 stats=stats,
-                params={"organization_id": self.section["organization_id"], "limit": settings.ROW_LIMIT, "format": "json"},
+                params={
+                    "organization_id": self.section["organization_id"],
+                    "limit": settings.ROW_LIMIT,
+                    "format": "json",
+                },
                 json=self.request_body(window, measures),
                 read=read_job_id,
             )
