@@ -6,6 +6,6 @@ of it beyond `base_url`.
 """
 
 from cohorts_sandbox.faults import Fault
-from cohorts_sandbox.server import RecordedRequest, Sandbox, SandboxConfig
+from cohorts_sandbox.server import RecordedRequest, Sandbox, SandboxConfig, make_simulators
 
-__all__ = ["Fault", "RecordedRequest", "Sandbox", "SandboxConfig"]
+__all__ = ["Fault", "RecordedRequest", "Sandbox", "SandboxConfig", "make_simulators"]

@@ -142,20 +142,8 @@ class Sandbox:
     """The simulator of every vendor on one loopback port: `url(vendor)` is that vendor's base_url."""
 
     def __init__(self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
-        from cohorts_sandbox.adjust import AdjustSimulator
-        from cohorts_sandbox.applovin import AppLovinSimulator
-        from cohorts_sandbox.appsflyer import AppsFlyerSimulator
-        from cohorts_sandbox.branch import BranchSimulator, FilesSimulator
-
         self.config = config or SandboxConfig()
-        branch = BranchSimulator(self.config)
-        self.simulators: dict[str, VendorSimulator] = {
-            "appsflyer": AppsFlyerSimulator(self.config),
-            "branch": branch,
-            "files": FilesSimulator(branch),
-            "adjust": AdjustSimulator(self.config),
-            "applovin": AppLovinSimulator(self.config),
-        }
+        self.simulators = make_simulators(self.config)
         self.requests: list[RecordedRequest] = []
         self.faults: list[Fault] = []
         self._lock = threading.Lock()
@@ -264,6 +252,23 @@ class Sandbox:
             elif fault.kind == "malformed_json":
                 response.body = response.body[: len(response.body) // 2]
         return response, fault
+
+
+def make_simulators(config: SandboxConfig) -> dict[str, VendorSimulator]:
+    """Every vendor's simulator over one config (no server: tests use them for ground truth too)."""
+    from cohorts_sandbox.adjust import AdjustSimulator
+    from cohorts_sandbox.applovin import AppLovinSimulator
+    from cohorts_sandbox.appsflyer import AppsFlyerSimulator
+    from cohorts_sandbox.branch import BranchSimulator, FilesSimulator
+
+    branch = BranchSimulator(config)
+    return {
+        "appsflyer": AppsFlyerSimulator(config),
+        "branch": branch,
+        "files": FilesSimulator(branch),
+        "adjust": AdjustSimulator(config),
+        "applovin": AppLovinSimulator(config),
+    }
 
 
 def _seconds(value: float) -> str:

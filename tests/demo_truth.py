@@ -1,0 +1,77 @@
+"""What the `demo` environment of meltano.yml must land, computed from the sandbox's own data."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from cohorts_sandbox import SandboxConfig, make_simulators
+from cohorts_sandbox.adjust import Query as AdjustQuery
+from cohorts_sandbox.appsflyer import Query as AppsFlyerQuery
+from cohorts_sandbox.branch import Query as BranchQuery
+from tests.helpers import days_ago
+
+PERIODS = (0, 1, 3, 7, 14, 30)
+ADJUST_TABLES = ("adjust_cohorts", "adjust_tracker_cohorts", "adjust_app_cohorts")
+APPLOVIN_TABLES = ("applovin_cohort_revenue", "applovin_cohort_impressions", "applovin_cohort_sessions")
+Simulators = dict[str, Any]
+KEYS = {
+    "appsflyer_cohorts": ("app_id", "cohort_type", "kpi", "aggregation_type"),
+    "adjust_cohorts": ("app_token",),
+    "adjust_app_cohorts": ("app_token",),
+    "adjust_tracker_cohorts": ("app_token", "tracker_token"),
+    "branch_install_cohorts": ("measure", "metric"),
+    "branch_reengagement_cohorts": ("measure", "metric"),
+}
+
+
+def primary_key(table: str) -> str:
+    return ", ".join(("cohort_date", "dimension_key", "period", *KEYS.get(table, ())))
+
+
+def appsflyer_cohorts(simulators: Simulators, first: dt.date, last: dt.date) -> list:
+    simulator = simulators["appsflyer"]
+    rows = []
+    for app in ("com.example.puzzle", "id1234567890"):
+        for kpi in ("sessions", "revenue"):
+            query = AppsFlyerQuery(app, "user_acquisition", kpi, first, last, ("pid", "date"), "on_day", PERIODS)
+            rows += list(simulator.truth(query))
+    return rows
+
+
+def adjust_rows(simulators: Simulators, start_days_ago: int) -> int:
+    """Per stream: 2 apps (x 1 tracker) x 3 countries x every period begun for each cohort day."""
+    simulator = simulators["adjust"]
+    query = AdjustQuery(("abc123def4",), None, ("installs",), days_ago(start_days_ago), days_ago(0), (), "day")
+    return 2 * 3 * sum(len(simulator.periods(query, day)) for day in simulator.cohort_dates(query))
+
+
+def branch_rows(simulators: Simulators, start_days_ago: int, data_source: str) -> int:
+    prefix = "install_activity_" if data_source == "install_cohort" else "reengagement_activity_"
+    dimensions = (prefix + "touch_data_tilde_campaign", prefix + "timezone_adjusted_day")
+    query = BranchQuery(data_source, days_ago(start_days_ago), days_ago(0), dimensions, ("OPEN",), "day", 7)
+    return sum(len(row["data"]) for row in simulators["branch"].rows(query))
+
+
+def expected_rows(start_days_ago: int, simulators: Simulators | None = None) -> dict[str, int]:
+    """Rows per table after a run from `start_days_ago` (the demo's sandbox: default seed and revision)."""
+    simulators = simulators or make_simulators(SandboxConfig())
+    cohorts = appsflyer_cohorts(simulators, days_ago(start_days_ago), days_ago(1))
+    days = start_days_ago + 1
+    return {
+        "appsflyer_cohorts": sum(len(row.values) for row in cohorts),
+        **{table: days * 20 * len(PERIODS) for table in APPLOVIN_TABLES},  # 4 apps x 5 countries a day
+        **{table: adjust_rows(simulators, start_days_ago) for table in ADJUST_TABLES},
+        "branch_install_cohorts": branch_rows(simulators, start_days_ago, "install_cohort"),
+        "branch_reengagement_cohorts": branch_rows(simulators, start_days_ago, "reengagement_cohort"),
+    }
+
+
+def appsflyer_count_sum(simulators: Simulators, first: dt.date, last: dt.date) -> int:
+    return sum(cell["count"] for row in appsflyer_cohorts(simulators, first, last) for cell in row.values.values())
+
+
+def applovin_revenue_sum(simulators: Simulators, first: dt.date, last: dt.date) -> float:
+    simulator = simulators["applovin"]
+    rows = simulator.table("/maxCohort", first, last, ["application", "package_name", "platform", "country"], {})
+    return sum(float(row[f"pub_revenue_{p}"]) for row in rows for p in PERIODS)
