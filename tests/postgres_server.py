@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pytest_postgresql.janitor import DatabaseJanitor
 
-SEARCH = ["/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin"]
+SEARCH = [f"/usr/lib/postgresql/{version}/bin" for version in (15, 16, 17, 18)]
 
 
 @dataclass(frozen=True)
