@@ -14,8 +14,9 @@ from tap_cohorts.vendors.adjust import VENDOR as ADJUST
 from tap_cohorts.vendors.applovin import VENDOR as APPLOVIN
 from tap_cohorts.vendors.appsflyer import VENDOR as APPSFLYER
 from tap_cohorts.vendors.branch import VENDOR as BRANCH
+from tap_cohorts.vendors.braze import VENDOR as BRAZE
 
-VENDORS: tuple[Vendor, ...] = (APPSFLYER, BRANCH, ADJUST, APPLOVIN)
+VENDORS: tuple[Vendor, ...] = (APPSFLYER, BRANCH, ADJUST, BRAZE, APPLOVIN)
 
 
 class TapCohorts(Tap):

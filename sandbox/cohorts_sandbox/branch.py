@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from cohorts_sandbox.braze import BrazeSimulator
 from cohorts_sandbox.server import Request, Response, SandboxConfig
 from cohorts_sandbox.synth import unit
 
@@ -230,8 +231,9 @@ class FilesSimulator:
 
     name = "files"
 
-    def __init__(self, branch: BranchSimulator) -> None:
+    def __init__(self, branch: BranchSimulator, braze: BrazeSimulator) -> None:
         self.branch = branch
+        self.braze = braze
 
     def account(self, request: Request) -> str | None:
         return None
@@ -240,4 +242,6 @@ class FilesSimulator:
         if request.method == "GET" and request.path.startswith("/branch/") and request.path.endswith(".json"):
             job_id = request.path[len("/branch/") : -len(".json")]
             return self.branch.file(job_id, request.param("X-Amz-Signature"))
+        if request.method == "GET" and request.path.startswith("/braze/") and request.path.endswith(".zip"):
+            return self.braze.file(request.path[len("/braze/") : -len(".zip")])
         return Response(404, b"<Error><Code>NoSuchKey</Code></Error>", "application/xml")

@@ -42,6 +42,20 @@ class SandboxConfig:
     branch_job_errors: list[str] = field(default_factory=list)
     branch_row_limit: int = 50_000
     branch_cardinality: dict[str, int] = field(default_factory=dict)
+    braze_key: str = "braze-sandbox-api-key"
+    braze_app_group_id: str = "ag-sandbox"
+    braze_rate_limits: list[tuple[int, float]] = field(default_factory=list)
+    # 200 segments and 250 events are exactly full last pages (100 and 250 a page).
+    braze_segments: int = 200
+    braze_campaigns: int = 30
+    braze_cards: int = 12
+    braze_events: int = 250
+    braze_products: int = 6
+    braze_users_per_segment: int = 25
+    # The export URL answers 404 until this GET.
+    braze_export_polls: int = 2
+    # The customer's own S3 bucket is configured: exports return no URL.
+    braze_s3_bucket: bool = False
     adjust_token: str = "adjust-sandbox-token"
     adjust_rate_limits: list[tuple[int, float]] = field(default_factory=list)
     # A broken vendor: kpi_values one short of the KPIs asked for.
@@ -260,12 +274,14 @@ def make_simulators(config: SandboxConfig) -> dict[str, VendorSimulator]:
     from cohorts_sandbox.applovin import AppLovinSimulator
     from cohorts_sandbox.appsflyer import AppsFlyerSimulator
     from cohorts_sandbox.branch import BranchSimulator, FilesSimulator
+    from cohorts_sandbox.braze import BrazeSimulator
 
-    branch = BranchSimulator(config)
+    branch, braze = BranchSimulator(config), BrazeSimulator(config)
     return {
         "appsflyer": AppsFlyerSimulator(config),
         "branch": branch,
-        "files": FilesSimulator(branch),
+        "braze": braze,
+        "files": FilesSimulator(branch, braze),
         "adjust": AdjustSimulator(config),
         "applovin": AppLovinSimulator(config),
     }
@@ -279,6 +295,8 @@ def _seconds(value: float) -> str:
 def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: without TCP_NODELAY, delayed ACKs cost 40 ms a response.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             return

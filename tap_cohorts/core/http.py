@@ -12,7 +12,7 @@ import email.utils
 import logging
 import random
 import time
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Collection, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus
@@ -209,11 +209,13 @@ class VendorClient:
         headers: Mapping[str, str] | None = None,
         authenticated: bool = True,
         rate_limited: bool = True,
+        accept: Collection[int] = (),
     ) -> T:
         """Send one request (retried as needed) and return `read(response)`.
 
         `read` runs inside the retry, so it must consume the body. `authenticated=False` sends no vendor
-        credential (pre-signed download URLs); `rate_limited=False` is for hosts outside the vendor's API.
+        credential (pre-signed download URLs); `rate_limited=False` is for hosts outside the vendor's API;
+        statuses in `accept` go to `read` instead of failing (a download URL that is not ready yet).
         """
         url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
         send_headers = {**(self._auth_headers if authenticated else {}), **(headers or {})}
@@ -237,7 +239,7 @@ class VendorClient:
             except requests.RequestException as exc:
                 raise RetryableError(f"{type(exc).__name__}: {self.redact(str(exc))}") from None
             with response:
-                if response.status_code >= 400:
+                if response.status_code >= 400 and response.status_code not in accept:
                     self._raise_for_status(response, label)
                 try:
                     return read(response)

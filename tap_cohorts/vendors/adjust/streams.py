@@ -9,9 +9,9 @@ from typing import Any, ClassVar
 
 from singer_sdk import typing as th
 
-from tap_cohorts.core.cohort_stream import CohortStream
 from tap_cohorts.core.http import RequestLabel, WindowStats
 from tap_cohorts.core.records import cohort_schema, dimension_key, to_number
+from tap_cohorts.core.windowed_stream import WindowedStream
 from tap_cohorts.core.windows import Window
 from tap_cohorts.vendors.adjust import settings
 from tap_cohorts.vendors.adjust.flatten import column_name, flatten
@@ -53,7 +53,7 @@ def next_period(start: dt.date, unit: str) -> dt.date:
     return start + dt.timedelta(days=1)
 
 
-class AdjustCohortStream(CohortStream):
+class AdjustCohortStream(WindowedStream):
     """What the three Adjust endpoints share: request parameters, the flattener, whole-period windows."""
 
     max_window_days = settings.MAX_WINDOW_DAYS

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from tap_cohorts.core.cohort_stream import CohortStream
 from tap_cohorts.core.config import VendorRuntime
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
 from tap_cohorts.core.records import WideLayout, cohort_schema
+from tap_cohorts.core.windowed_stream import WindowedStream
 from tap_cohorts.core.windows import Window
 from tap_cohorts.vendors.applovin import settings
 
@@ -38,7 +38,7 @@ def read_page(response: requests.Response) -> list[dict[str, Any]]:
     return payload["results"]
 
 
-class AppLovinCohortStream(CohortStream):
+class AppLovinCohortStream(WindowedStream):
     """One MAX cohort endpoint, paged with limit/offset inside the 45-day request window."""
 
     max_window_days = settings.MAX_WINDOW_DAYS

@@ -9,11 +9,11 @@ from typing import IO, Any
 
 from singer_sdk import typing as th
 
-from tap_cohorts.core.cohort_stream import CohortStream
 from tap_cohorts.core.errors import RowCapReached
 from tap_cohorts.core.http import RequestLabel, WindowStats
 from tap_cohorts.core.parsing import count_csv_rows, read_csv, spool_body
 from tap_cohorts.core.records import WideLayout, cohort_schema
+from tap_cohorts.core.windowed_stream import WindowedStream
 from tap_cohorts.core.windows import Window
 from tap_cohorts.vendors.appsflyer import settings
 
@@ -41,7 +41,7 @@ def period_column_parser(kpi: str) -> Callable[[str], tuple[str, int] | None]:
     return parse
 
 
-class AppsFlyerCohortsStream(CohortStream):
+class AppsFlyerCohortsStream(WindowedStream):
     name = "appsflyer_cohorts"
     primary_keys = [*KEY_COLUMNS, "cohort_date", "dimension_key", "period"]
     max_window_days = settings.MAX_WINDOW_DAYS

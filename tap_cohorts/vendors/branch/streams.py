@@ -11,12 +11,12 @@ import ijson
 import requests
 from singer_sdk import typing as th
 
-from tap_cohorts.core.cohort_stream import CohortStream
 from tap_cohorts.core.config import VendorRuntime
 from tap_cohorts.core.errors import RowCapReached, VendorError
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
 from tap_cohorts.core.jobs import JobTimeout, PollSchedule, download, is_transient, wait_for_job
 from tap_cohorts.core.records import cohort_schema, dimension_key, to_cohort_date, to_integer, to_number
+from tap_cohorts.core.windowed_stream import WindowedStream
 from tap_cohorts.core.windows import Window
 from tap_cohorts.vendors.branch import settings
 
@@ -44,7 +44,7 @@ class JobFailed(Exception):
     pass
 
 
-class BranchCohortStream(CohortStream):
+class BranchCohortStream(WindowedStream):
     """One Branch data source (install or re-engagement cohorts)."""
 
     primary_keys = ["measure", "metric", "cohort_date", "dimension_key", "period"]

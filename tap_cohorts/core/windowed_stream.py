@@ -1,6 +1,6 @@
-"""The windowed, incremental cohort stream every cohort vendor builds on.
+"""The date-windowed incremental stream that every cohort stream (and Braze's data series) builds on.
 
-A run syncs each partition (an app, a data source, ...) from `bookmark - lookback_days` to `end_date` in
+A run syncs each partition (an app, a data source, a parent's id, ...) from `bookmark - lookback_days` to `end_date` in
 windows no longer than the vendor allows. The bookmark is the last cohort date of the last window whose
 records have all been emitted, written after each window: a run killed at any moment and started again
 from its last state loses nothing. A window whose response reaches the vendor's row cap is split in two
@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Generator, Iterable, Iterator, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk import Stream
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from singer_sdk import Tap
 
 
-class CohortStream(Stream):
+class WindowedStream(Stream):
     """A cohort stream: subclasses say how to fetch one window; this class runs windows, caps and state."""
 
     replication_key = "cohort_date"
@@ -33,6 +34,8 @@ class CohortStream(Stream):
     period_unit: ClassVar[str] = "day"
     max_window_days: ClassVar[int]
     history_days: ClassVar[int | None] = None
+    # Where a first run starts when neither config nor the vendor's history says (in days before today).
+    fallback_start_days: ClassVar[int] = 99
 
     def __init__(self, tap: Tap, *, client: VendorClient, runtime: VendorRuntime, section: Mapping[str, Any]) -> None:
         self.client = client
@@ -41,7 +44,6 @@ class CohortStream(Stream):
         self.totals = WindowStats()
         self.records_emitted = 0
         self.windows_synced = 0
-        self._partitions_done = 0
         self._logged_unknown_columns: set[str] = set()
         super().__init__(tap, schema=self.build_schema())
 
@@ -74,16 +76,16 @@ class CohortStream(Stream):
     # The run.
 
     def get_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
-        yield from self._sync_partition(context)
-        self._partitions_done += 1
-        if self._partitions_done == len(self.partitions or [{}]):
-            self.log_summary()
+        yield from self.sync_partition(context)
 
-    def _sync_partition(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
+    def sync_partition(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
         today = utc_today()
         where = str(RequestLabel(self.name, context))
         oldest = today - dt.timedelta(days=self.history_days) if self.history_days is not None else None
-        first = first_cohort_date(self._bookmark(context), self.runtime.bounds, oldest, self.logger, where)
+        bounds = self.runtime.bounds
+        if bounds.start_date is None and oldest is None:
+            bounds = replace(bounds, start_date=today - dt.timedelta(days=self.fallback_start_days))
+        first = first_cohort_date(self._bookmark(context), bounds, oldest, self.logger, where)
         last = min(self.runtime.bounds.end_date, self.latest_cohort_date(today))
         windows = self.plan(context, first, last, today)
         if not windows:
@@ -100,7 +102,11 @@ class CohortStream(Stream):
         for window in windows:
             yield from self._sync_window(context, window)
 
-    def log_summary(self) -> None:
+    def log_sync_costs(self) -> None:
+        """The SDK calls this for every stream at the end of a run: the per-stream summary goes here."""
+        super().log_sync_costs()
+        if not self.windows_synced and not self.totals.requests:
+            return
         self.logger.info(
             "Summary %s: %d records in %d windows, %d requests (%d retries), "
             "%.1fs waiting on rate limits, %.1fs waiting on jobs",

@@ -1,0 +1,90 @@
+"""Braze export endpoints: config section, rules and streams."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from singer_sdk import typing as th
+
+from tap_cohorts.core.config import VendorRuntime, common_problems, config_key, vendor_properties
+from tap_cohorts.core.http import VendorClient
+from tap_cohorts.core.vendor import Vendor
+from tap_cohorts.vendors.braze import settings
+from tap_cohorts.vendors.braze.streams import STREAM_CLASSES, BrazeSegmentUsersStream
+
+if TYPE_CHECKING:
+    from singer_sdk import Stream, Tap
+
+SECTION = th.Property(
+    "braze",
+    th.ObjectType(
+        th.Property("api_key", th.StringType, required=True, secret=True, description="REST API key, sent as Bearer."),
+        th.Property("app_group_id", th.StringType, description="App group id, sent where the document asks for it."),
+        th.Property("app_id", th.StringType, description="Limit KPI, session, event and purchase series to one app."),
+        th.Property("include_archived", th.BooleanType, description="Include archived campaigns and cards."),
+        th.Property(
+            "data_series_unit",
+            th.StringType(allowed_values=list(settings.UNITS)),
+            description="day or hour, for the series that take a unit (default day).",
+        ),
+        th.Property(
+            "export_segment_ids",
+            th.ArrayType(th.StringType),
+            description="Segments whose users to export; enables braze_segment_users.",
+        ),
+        th.Property("fields_to_export", th.ArrayType(th.StringType), description="User fields to export."),
+        th.Property("export_poll_interval_seconds", th.NumberType, default=10, description="First wait for the file."),
+        th.Property(
+            "export_poll_max_interval_seconds", th.NumberType, default=120, description="Longest wait between polls."
+        ),
+        th.Property("export_timeout_seconds", th.NumberType, default=3600, description="An export's total time limit."),
+        *vendor_properties(base_url=settings.BASE_URL, rate_limits=settings.RATE_LIMITS),
+    ),
+    description="Braze export endpoints. Absent: no Braze streams.",
+)
+
+
+def validate(config: Mapping[str, Any]) -> list[str]:
+    section = config.get("braze") or {}
+    problems = common_problems(config, "braze")
+    if "export_segment_ids" in section and not section["export_segment_ids"]:
+        problems.append(f"{config_key('braze', 'export_segment_ids')}: an empty list is not allowed")
+    for name in ("export_poll_interval_seconds", "export_poll_max_interval_seconds", "export_timeout_seconds"):
+        value = section.get(name)
+        if value is not None and not value > 0:
+            problems.append(f"{config_key('braze', name)}: {value!r} must be above 0")
+    return problems
+
+
+def client(section: Mapping[str, Any], runtime: VendorRuntime, logger: logging.Logger) -> VendorClient:
+    key = str(section["api_key"])
+    return VendorClient(
+        vendor="braze",
+        base_url=runtime.base_url,
+        rate_limits=runtime.rate_limits,
+        secrets=[key],
+        hints=settings.HINTS,
+        auth_headers={"Authorization": f"Bearer {key}"},
+        timeout=runtime.request_timeout,
+        max_retries=runtime.max_retries,
+        retry_base_seconds=runtime.retry_wait_seconds,
+        logger=logger,
+    )
+
+
+def streams(tap: Tap, section: Mapping[str, Any], runtime: VendorRuntime, client: VendorClient) -> list[Stream]:
+    classes = [c for c in STREAM_CLASSES if c is not BrazeSegmentUsersStream or section.get("export_segment_ids")]
+    return [cls(tap, client=client, runtime=runtime, section=section) for cls in classes]
+
+
+VENDOR = Vendor(
+    name="braze",
+    section=SECTION,
+    base_url=settings.BASE_URL,
+    rate_limits=settings.RATE_LIMITS,
+    validate=validate,
+    client=client,
+    streams=streams,
+)

@@ -1,0 +1,219 @@
+"""Braze export endpoints, described as data (`vendor-docs/braze-export-api.md`).
+
+Endpoints that differ only in path, field names and parent are one entry each in the tables below; the
+stream classes in `streams.py` are built from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tap_cohorts.core.http import RateLimit
+
+BASE_URL = "https://rest.iad-01.braze.com"
+# The document gives no number, only "429 Rate Limited: Over rate limit"; a polite default below Braze's usual
+# REST budget, which users can raise.
+RATE_LIMITS = [RateLimit(50, 1)]
+# "length ... must be between 1 and 100 inclusive" (units: days, or hours where `unit` is taken).
+MAX_SERIES_UNITS = 100
+UNITS = ("day", "hour")
+# Where the "total" rows of a per-product series go: the product key never holds a null.
+ALL_PRODUCTS = "(total)"
+
+
+@dataclass(frozen=True)
+class ListEndpoint:
+    """A paged list: `field` holds the items, `page_size` a full page; names-only lists become {"name": ...}."""
+
+    stream: str
+    path: str
+    field: str
+    page_size: int
+    child_key: str  # the context key children get (segment_id, campaign_id, card_id, event, product)
+    names_only: bool = False
+    takes_archived: bool = False
+    properties: tuple[tuple[str, str], ...] = ()  # (name, JSON type) besides id/name
+
+
+@dataclass(frozen=True)
+class DetailsEndpoint:
+    stream: str
+    path: str
+    parent: str
+    id_param: str
+    properties: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class SeriesEndpoint:
+    """A data series: `length` units ending at `ending_at`; one record per point in time."""
+
+    stream: str
+    path: str
+    metrics: tuple[tuple[str, str], ...]
+    parent: str | None = None
+    id_param: str | None = None
+    takes_unit: bool = False
+    takes_app_id: bool = False
+    tracked_only: bool = False
+    extra_params: dict[str, str] = field(default_factory=dict)
+
+
+LISTS = (
+    ListEndpoint(
+        "braze_segments",
+        "/segments/list",
+        "segments",
+        100,
+        "segment_id",
+        properties=(("analytics_tracking_enabled", "boolean"), ("tags", "array")),
+    ),
+    ListEndpoint(
+        "braze_campaigns",
+        "/campaigns/list",
+        "campaigns",
+        100,
+        "campaign_id",
+        takes_archived=True,
+        properties=(("is_api_campaign", "boolean"), ("tags", "array")),
+    ),
+    ListEndpoint(
+        "braze_cards",
+        "/feed/list",
+        "cards",
+        100,
+        "card_id",
+        takes_archived=True,
+        properties=(("type", "string"), ("title", "string"), ("tags", "array")),
+    ),
+    ListEndpoint("braze_events", "/events/list", "events", 250, "event", names_only=True),
+    ListEndpoint("braze_products", "/purchases/product_list", "products", 250, "product", names_only=True),
+)
+
+DETAILS = (
+    DetailsEndpoint(
+        "braze_segment_details",
+        "/segments/details",
+        "braze_segments",
+        "segment_id",
+        (
+            ("created_at", "date-time"),
+            ("updated_at", "date-time"),
+            ("name", "string"),
+            ("description", "string"),
+            ("tags", "array"),
+        ),
+    ),
+    DetailsEndpoint(
+        "braze_campaign_details",
+        "/campaigns/details",
+        "braze_campaigns",
+        "campaign_id",
+        (
+            ("created_at", "date-time"),
+            ("updated_at", "date-time"),
+            ("name", "string"),
+            ("schedule_type", "string"),
+            ("channels", "array"),
+            ("first_sent", "date-time"),
+            ("last_sent", "date-time"),
+            ("tags", "array"),
+        ),
+    ),
+    DetailsEndpoint(
+        "braze_card_details",
+        "/feed/details",
+        "braze_cards",
+        "card_id",
+        (
+            ("created_at", "date-time"),
+            ("updated_at", "date-time"),
+            ("name", "string"),
+            ("publish_at", "date-time"),
+            ("end_at", "date-time"),
+            ("tags", "array"),
+            ("title", "string"),
+            ("image_url", "string"),
+            ("extras", "object"),
+            ("description", "string"),
+        ),
+    ),
+)
+
+SERIES = (
+    SeriesEndpoint(
+        "braze_segment_data_series",
+        "/segments/data_series",
+        (("size", "integer"),),
+        parent="braze_segments",
+        id_param="segment_id",
+        tracked_only=True,
+    ),
+    SeriesEndpoint(
+        "braze_campaign_data_series",
+        "/campaigns/data_series",
+        (
+            ("conversions", "integer"),
+            ("revenue", "number"),
+            ("conversions_by_send_time", "integer"),
+            ("messages", "object"),
+        ),
+        parent="braze_campaigns",
+        id_param="campaign_id",
+    ),
+    SeriesEndpoint(
+        "braze_card_data_series",
+        "/feed/data_series",
+        (
+            ("clicks", "integer"),
+            ("impressions", "integer"),
+            ("unique_clicks", "integer"),
+            ("unique_impressions", "integer"),
+        ),
+        parent="braze_cards",
+        id_param="card_id",
+        takes_unit=True,
+    ),
+    *(
+        SeriesEndpoint(f"braze_kpi_{name}", f"/kpi/{name}/data_series", ((name, "integer"),), takes_app_id=True)
+        for name in ("mau", "dau", "new_users", "uninstalls")
+    ),
+    SeriesEndpoint(
+        "braze_sessions", "/sessions/data_series", (("sessions", "integer"),), takes_unit=True, takes_app_id=True
+    ),
+    SeriesEndpoint(
+        "braze_event_data_series",
+        "/events/data_series",
+        (("count", "integer"),),
+        parent="braze_events",
+        id_param="event",
+        takes_unit=True,
+        takes_app_id=True,
+    ),
+    SeriesEndpoint(
+        "braze_revenue_series",
+        "/purchases/revenue_series",
+        (("revenue", "number"),),
+        takes_unit=True,
+        takes_app_id=True,
+    ),
+    SeriesEndpoint(
+        "braze_purchase_quantity_series",
+        "/purchases/quantity_series",
+        (("purchase_quantity", "integer"),),
+        parent="braze_products",
+        id_param="product",
+        takes_unit=True,
+        takes_app_id=True,
+    ),
+)
+
+EXPORT_PATH = "/users/export/segment"
+
+HINTS = {
+    400: "Braze refused the request as bad syntax",
+    401: "unknown or missing app group id, or a refused api_key: check config['braze']['app_group_id'] and "
+    "['api_key'] (a REST API key with export permissions)",
+    403: "the REST API key lacks the permission for this endpoint",
+    404: "check config['braze']['base_url']: it must be your instance's REST endpoint",
+}

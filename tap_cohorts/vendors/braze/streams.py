@@ -1,0 +1,394 @@
+"""Braze streams, built from the endpoint tables in `settings.py`: lists, details, data series, the user export."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
+from typing import IO, TYPE_CHECKING, Any, ClassVar
+
+from singer_sdk import Stream
+from singer_sdk import typing as th
+
+from tap_cohorts.core.config import VendorRuntime
+from tap_cohorts.core.errors import VendorError
+from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
+from tap_cohorts.core.jobs import JobTimeout, PollSchedule, wait_for_job
+from tap_cohorts.core.parsing import spool_body
+from tap_cohorts.core.windowed_stream import WindowedStream
+from tap_cohorts.core.windows import Window, plan_windows
+from tap_cohorts.vendors.braze import settings
+
+if TYPE_CHECKING:
+    from singer_sdk import Tap
+
+JSON_TYPES: dict[str, Any] = {
+    "string": th.StringType,
+    "boolean": th.BooleanType,
+    "integer": th.IntegerType,
+    "number": th.NumberType,
+    "date-time": th.DateTimeType,
+    "array": th.ArrayType(th.StringType),
+    "object": th.ObjectType(additional_properties=True),
+}
+
+
+def properties(pairs: Iterable[tuple[str, str]]) -> list[th.Property]:
+    return [th.Property(name, JSON_TYPES[kind]) for name, kind in pairs]
+
+
+def with_app_group(section: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
+    """Request parameters with `app_group_id` when it is configured (the document asks for it everywhere)."""
+    group = section.get("app_group_id")
+    return {**({"app_group_id": group} if group else {}), **extra}
+
+
+def read_json(response: Any) -> Any:
+    payload = response.json()
+    if not isinstance(payload, dict):
+        raise ValueError(f"expected a JSON object, got {str(payload)[:200]!r}")
+    return payload
+
+
+class BrazeStream(Stream):
+    """What every Braze stream shares: the client, the section, and `app_group_id` where the document asks."""
+
+    def __init__(self, tap: Tap, *, client: VendorClient, runtime: VendorRuntime, section: Mapping[str, Any]) -> None:
+        self.client = client
+        self.runtime = runtime
+        self.section = section
+        super().__init__(tap, schema=self.build_schema())
+
+    def build_schema(self) -> dict:
+        raise NotImplementedError
+
+    def params(self, **extra: Any) -> dict[str, Any]:
+        return with_app_group(self.section, **extra)
+
+
+class BrazeListStream(BrazeStream):
+    """A paged list, read until a short or empty page (an exactly full last page costs one empty page)."""
+
+    endpoint: ClassVar[settings.ListEndpoint]
+
+    def build_schema(self) -> dict:
+        key = "name" if self.endpoint.names_only else "id"
+        extra = [] if self.endpoint.names_only else [th.Property("name", th.StringType)]
+        return th.PropertiesList(
+            th.Property(key, th.StringType, required=True), *extra, *properties(self.endpoint.properties)
+        ).to_dict()
+
+    def get_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
+        label = RequestLabel(self.name)
+        stats = WindowStats()
+        page = 0
+        while True:
+            extra: dict[str, Any] = {"page": page}
+            if self.endpoint.takes_archived and self.section.get("include_archived") is not None:
+                extra["include_archived"] = str(bool(self.section["include_archived"])).lower()
+            payload = self.client.call(
+                "GET", self.endpoint.path, label=label, stats=stats, params=self.params(**extra), read=read_json
+            )
+            items = payload.get(self.endpoint.field)
+            if not isinstance(items, list):
+                raise VendorError(
+                    f"braze: {label}: page {page} has no {self.endpoint.field!r} list: {str(payload)[:200]}"
+                )
+            for item in items:
+                yield {"name": item} if self.endpoint.names_only else item
+            if len(items) < self.endpoint.page_size:
+                break
+            page += 1
+        self.logger.info("%s: %d pages, %d requests", self.name, page + 1, stats.requests)
+
+    def get_child_context(self, record: dict, context: Mapping[str, Any] | None) -> dict:
+        key = record["name"] if self.endpoint.names_only else record["id"]
+        return {self.endpoint.child_key: key, "tracked": record.get("analytics_tracking_enabled", True)}
+
+
+class ProductsListStream(BrazeListStream):
+    """Products also open the all-products series once, with the first product (see settings.ALL_PRODUCTS)."""
+
+    _total_opened = False
+
+    def generate_child_contexts(self, record: dict, context: Mapping[str, Any] | None) -> Iterator[dict]:
+        if not self._total_opened:
+            self._total_opened = True
+            yield {self.endpoint.child_key: settings.ALL_PRODUCTS, "tracked": True}
+        yield self.get_child_context(record, context)
+
+
+class BrazeDetailsStream(BrazeStream):
+    """One request per parent id; the record is the response without its `message`, plus the id."""
+
+    endpoint: ClassVar[settings.DetailsEndpoint]
+    state_partitioning_keys: ClassVar[list[str]] = []  # type: ignore[misc]
+
+    def build_schema(self) -> dict:
+        return th.PropertiesList(
+            th.Property(self.endpoint.id_param, th.StringType, required=True), *properties(self.endpoint.properties)
+        ).to_dict()
+
+    def get_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
+        assert context is not None
+        identifier = context[self.endpoint.id_param]
+        payload = self.client.call(
+            "GET",
+            self.endpoint.path,
+            label=RequestLabel(self.name, {self.endpoint.id_param: identifier}),
+            stats=WindowStats(),
+            params=self.params(**{self.endpoint.id_param: identifier}),
+            read=read_json,
+        )
+        payload.pop("message", None)
+        yield {**payload, self.endpoint.id_param: identifier}
+
+
+class BrazeSeriesStream(WindowedStream):
+    """A data series, incremental by `time` in windows of at most 100 units, bookmarked per parent id."""
+
+    endpoint: ClassVar[settings.SeriesEndpoint]
+    replication_key = "time"
+    max_window_days = settings.MAX_SERIES_UNITS
+
+    def __init__(self, tap: Tap, *, client: VendorClient, runtime: VendorRuntime, section: Mapping[str, Any]) -> None:
+        key = self.endpoint.id_param
+        self.section = section
+        self.primary_keys = [*([key] if key else []), "time", *(["app_id"] if self.filters_app else [])]
+        super().__init__(tap, client=client, runtime=runtime, section=section)
+        if key:
+            self.state_partitioning_keys = [key]  # the parent's id, not the rest of its context
+
+    @property
+    def filters_app(self) -> bool:
+        return self.endpoint.takes_app_id and bool(self.section.get("app_id"))
+
+    @property
+    def unit(self) -> str:
+        return str(self.section.get("data_series_unit") or "day") if self.endpoint.takes_unit else "day"
+
+    def build_schema(self) -> dict:
+        key = self.endpoint.id_param
+        return th.PropertiesList(
+            *([th.Property(key, th.StringType, required=True)] if key else []),
+            th.Property("time", th.DateType if self.unit == "day" else th.DateTimeType, required=True),
+            *([th.Property("app_id", th.StringType, required=True)] if self.filters_app else []),
+            *properties(self.endpoint.metrics),
+        ).to_dict()
+
+    def plan(self, context: Mapping[str, Any] | None, first: dt.date, last: dt.date, today: dt.date) -> list[Window]:
+        """At most 100 units a window: 100 days, or 4 whole days (96 hours) of hourly points."""
+        days = settings.MAX_SERIES_UNITS if self.unit == "day" else settings.MAX_SERIES_UNITS // 24
+        return plan_windows(first, last, days)
+
+    def get_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
+        if self.endpoint.tracked_only and context and context.get("tracked") is False:
+            return  # the document serves a segment's series only when analytics tracking is enabled
+        yield from self.sync_partition(context)
+
+    def fetch_window(
+        self, context: Mapping[str, Any] | None, window: Window, label: RequestLabel, stats: WindowStats
+    ) -> Iterator[dict]:
+        key = self.endpoint.id_param
+        identifier = (context or {}).get(key) if key else None
+        extra: dict[str, Any] = {
+            "length": window.days * (24 if self.unit == "hour" else 1),
+            "ending_at": f"{window.end.isoformat()}T23:59:59Z",
+        }
+        if key and identifier != settings.ALL_PRODUCTS:
+            extra[key] = identifier
+        if self.endpoint.takes_unit and self.section.get("data_series_unit"):
+            extra["unit"] = self.unit
+        if self.filters_app:
+            extra["app_id"] = self.section["app_id"]
+        payload = self.client.call(
+            "GET",
+            self.endpoint.path,
+            label=label,
+            stats=stats,
+            params=with_app_group(self.section, **extra),
+            read=read_json,
+        )
+        points = payload.get("data")
+        if not isinstance(points, list):
+            raise ValueError(f"no `data` list in {str(payload)[:200]!r}")
+        first, last = window.start.isoformat(), window.end.isoformat()
+        for point in points:
+            time = str(point.get("time", ""))
+            if not first <= time[:10] <= last:
+                continue  # a point outside the window belongs to (and is emitted with) another window
+            record = {**point, "time": time[:10] if self.unit == "day" else time}
+            if key:
+                record[key] = identifier
+            if self.filters_app:
+                record["app_id"] = self.section["app_id"]
+            yield record
+
+
+class BrazeSegmentUsersStream(BrazeStream):
+    """POST /users/export/segment per segment, wait for the URL to become valid, stream the zip of JSON lines."""
+
+    name = "braze_segment_users"
+    primary_keys = ["segment_id", "braze_id"]
+    USER_FIELDS: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("external_id", "string"),
+        ("appboy_id", "string"),
+        ("first_name", "string"),
+        ("last_name", "string"),
+        ("email", "string"),
+        ("dob", "string"),
+        ("home_city", "string"),
+        ("country", "string"),
+        ("phone", "string"),
+        ("language", "string"),
+        ("time_zone", "string"),
+        ("gender", "string"),
+        ("total_revenue", "number"),
+        ("push_subscribe", "string"),
+        ("email_subscribe", "string"),
+        ("custom_attributes", "object"),
+    )
+    USER_ARRAYS: ClassVar[tuple[str, ...]] = (
+        "custom_events",
+        "purchases",
+        "devices",
+        "push_tokens",
+        "apps",
+        "campaigns_received",
+        "cards_clicked",
+    )
+
+    @property
+    def partitions(self) -> list[dict]:
+        return [{"segment_id": segment} for segment in self.section.get("export_segment_ids") or []]
+
+    def build_schema(self) -> dict:
+        any_object = th.ObjectType(additional_properties=True)
+        return th.PropertiesList(
+            th.Property("segment_id", th.StringType, required=True),
+            th.Property("braze_id", th.StringType, required=True),
+            *properties(self.USER_FIELDS),
+            th.Property("last_coordinates", th.ArrayType(th.NumberType)),
+            *(th.Property(name, th.ArrayType(any_object)) for name in self.USER_ARRAYS),
+        ).to_dict()
+
+    @property
+    def schedule(self) -> PollSchedule:
+        return PollSchedule(
+            first=float(self.section.get("export_poll_interval_seconds", 10)),
+            longest=float(self.section.get("export_poll_max_interval_seconds", 120)),
+            timeout=float(self.section.get("export_timeout_seconds", 3600)),
+        )
+
+    def get_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
+        assert context is not None
+        segment = context["segment_id"]
+        label = RequestLabel(self.name, {"segment_id": segment})
+        stats = WindowStats()
+        body: dict[str, Any] = {**self.params(), "segment_id": segment}
+        if self.section.get("fields_to_export"):
+            body["fields_to_export"] = list(self.section["fields_to_export"])
+        started = self.client.call("POST", settings.EXPORT_PATH, label=label, stats=stats, json=body, read=read_json)
+        url = started.get("url")
+        if not url:
+            self.logger.warning(
+                "%s: Braze wrote the export to your own S3 bucket (object prefix %s), as configured on the Braze "
+                "side; the tap reads no data from there, so this segment gives no records",
+                label,
+                started.get("object_prefix"),
+            )
+            return
+        try:
+            archive = wait_for_job(lambda: self.poll(str(url), label, stats), self.schedule, stats)
+        except JobTimeout as timeout:
+            raise VendorError(
+                f"braze: {label}: the export file {timeout}; raise config['braze']['export_timeout_seconds']"
+            ) from None
+        count = 0
+        with archive:
+            for record in self.users(archive, segment):
+                count += 1
+                yield record
+        self.logger.info(
+            "%s: %d users, %d requests, %.1fs waiting for the export", label, count, stats.requests, stats.job_wait
+        )
+
+    def poll(self, url: str, label: RequestLabel, stats: WindowStats) -> tuple[str, IO[bytes] | None]:
+        """The export URL answers 403/404 until the file is there; then it is the zip, downloaded to a spool."""
+
+        def read(response: Any) -> IO[bytes] | None:
+            if response.status_code in (403, 404):
+                return None
+            spool, _ = spool_body(response.iter_content(chunk_size=1 << 16))
+            return spool
+
+        result = self.client.call(
+            "GET", url, label=label, stats=stats, authenticated=False, rate_limited=False, accept=(403, 404), read=read
+        )
+        return ("ready" if result is not None else "not ready"), result
+
+    def users(self, archive: IO[bytes], segment: str) -> Iterator[dict]:
+        declared = set(self.schema["properties"])
+        with zipfile.ZipFile(archive) as files:
+            for member in files.infolist():
+                if member.is_dir():
+                    continue
+                with files.open(member) as raw:
+                    for line_number, line in enumerate(io.TextIOWrapper(raw, encoding="utf-8"), start=1):
+                        if not line.strip():
+                            continue
+                        try:
+                            user = json.loads(line)
+                        except ValueError:
+                            raise ValueError(f"{member.filename} line {line_number} is not JSON") from None
+                        braze_id = user.get("braze_id") or user.get("appboy_id")
+                        if not braze_id:
+                            raise ValueError(f"{member.filename} line {line_number} has no braze_id nor appboy_id")
+                        unknown = [k for k in user if k not in declared]
+                        if unknown:
+                            self.log_unknown_fields(unknown)
+                        yield {
+                            **{k: v for k, v in user.items() if k in declared},
+                            "segment_id": segment,
+                            "braze_id": str(braze_id),
+                        }
+
+    _logged_unknown: ClassVar[set[str]] = set()
+
+    def log_unknown_fields(self, fields: list[str]) -> None:
+        new = [f for f in fields if f not in self._logged_unknown]
+        if new:
+            self._logged_unknown.update(new)
+            self.logger.warning("%s: user fields this tap does not map, left out: %s", self.name, ", ".join(new))
+
+
+def stream_classes() -> list[type[BrazeStream] | type[BrazeSeriesStream]]:
+    """One class per endpoint (the SDK links children to parents by class)."""
+    lists: dict[str, type[BrazeListStream]] = {}
+    for endpoint in settings.LISTS:
+        base = ProductsListStream if endpoint.stream == "braze_products" else BrazeListStream
+        primary = ["name"] if endpoint.names_only else ["id"]
+        lists[endpoint.stream] = type(
+            endpoint.stream, (base,), {"name": endpoint.stream, "endpoint": endpoint, "primary_keys": primary}
+        )
+    classes: list[type[BrazeStream] | type[BrazeSeriesStream]] = list(lists.values())
+    for details in settings.DETAILS:
+        attributes = {
+            "name": details.stream,
+            "endpoint": details,
+            "parent_stream_type": lists[details.parent],
+            "primary_keys": [details.id_param],
+        }
+        classes.append(type(details.stream, (BrazeDetailsStream,), attributes))
+    for series in settings.SERIES:
+        attributes = {"name": series.stream, "endpoint": series}
+        if series.parent:
+            attributes["parent_stream_type"] = lists[series.parent]
+        classes.append(type(series.stream, (BrazeSeriesStream,), attributes))
+    classes.append(BrazeSegmentUsersStream)
+    return classes
+
+
+STREAM_CLASSES = stream_classes()
