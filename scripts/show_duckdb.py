@@ -1,4 +1,4 @@
-"""Print the tables the demo loaded into DuckDB: rows, cohort dates and a sample per table."""
+"""Print the tables the demo loaded into DuckDB: rows and date range per table, and a sample of one."""
 
 import sys
 
@@ -11,11 +11,15 @@ tables = connection.execute(
 print(f"\nLoaded into {sys.argv[1]}:")
 for catalog, schema, table in tables:
     name = f'"{catalog}"."{schema}"."{table}"'
-    rows, first, last = connection.execute(
-        f"select count(*), min(cohort_date), max(cohort_date) from {name}"
-    ).fetchone()
-    print(f"  {schema}.{table}: {rows} rows, cohort dates {first}..{last}")
-for catalog, schema, table in tables:
+    columns = {row[0] for row in connection.execute(f"select column_name from (describe {name})").fetchall()}
+    rows = connection.execute(f"select count(*) from {name}").fetchone()[0]
+    date = next((c for c in ("cohort_date", "time") if c in columns), None)
+    dates = ""
+    if date:
+        first, last = connection.execute(f'select min("{date}"), max("{date}") from {name}').fetchone()
+        dates = f", {date} {first}..{last}"
+    print(f"  {schema}.{table}: {rows} rows{dates}")
+for catalog, schema, table in tables[:1]:
     print(f"\n{schema}.{table}, first rows:")
     connection.sql(
         f'select * from "{catalog}"."{schema}"."{table}" order by cohort_date, dimension_key, period limit 3'

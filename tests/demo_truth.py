@@ -15,18 +15,56 @@ PERIODS = (0, 1, 3, 7, 14, 30)
 ADJUST_TABLES = ("adjust_cohorts", "adjust_tracker_cohorts", "adjust_app_cohorts")
 APPLOVIN_TABLES = ("applovin_cohort_revenue", "applovin_cohort_impressions", "applovin_cohort_sessions")
 Simulators = dict[str, Any]
+COHORT = ("cohort_date", "dimension_key", "period")
 KEYS = {
-    "appsflyer_cohorts": ("app_id", "cohort_type", "kpi", "aggregation_type"),
-    "adjust_cohorts": ("app_token",),
-    "adjust_app_cohorts": ("app_token",),
-    "adjust_tracker_cohorts": ("app_token", "tracker_token"),
-    "branch_install_cohorts": ("measure", "metric"),
-    "branch_reengagement_cohorts": ("measure", "metric"),
+    "appsflyer_cohorts": (*COHORT, "app_id", "cohort_type", "kpi", "aggregation_type"),
+    "adjust_cohorts": (*COHORT, "app_token"),
+    "adjust_app_cohorts": (*COHORT, "app_token"),
+    "adjust_tracker_cohorts": (*COHORT, "app_token", "tracker_token"),
+    "branch_install_cohorts": (*COHORT, "measure", "metric"),
+    "branch_reengagement_cohorts": (*COHORT, "measure", "metric"),
+    "braze_segments": ("id",),
+    "braze_campaigns": ("id",),
+    "braze_cards": ("id",),
+    "braze_events": ("name",),
+    "braze_products": ("name",),
+    "braze_segment_details": ("segment_id",),
+    "braze_campaign_details": ("campaign_id",),
+    "braze_card_details": ("card_id",),
+    "braze_segment_data_series": ("segment_id", "time"),
+    "braze_campaign_data_series": ("campaign_id", "time"),
+    "braze_card_data_series": ("card_id", "time"),
+    "braze_event_data_series": ("event", "time"),
+    "braze_purchase_quantity_series": ("product", "time"),
+    "braze_segment_users": ("segment_id", "braze_id"),
+    **{f"braze_{name}": ("time",) for name in ("kpi_mau", "kpi_dau", "kpi_new_users", "kpi_uninstalls", "sessions")},
+    "braze_revenue_series": ("time",),
 }
 
 
 def primary_key(table: str) -> str:
-    return ", ".join(("cohort_date", "dimension_key", "period", *KEYS.get(table, ())))
+    return ", ".join(KEYS.get(table, COHORT))
+
+
+def braze_rows(simulators: Simulators, days: int) -> dict[str, int]:
+    """The demo's Braze tables: lists and details once, every series one row a day, 25 exported users."""
+    braze = simulators["braze"]
+    counts = {kind: len(braze.items(kind)) for kind in ("segments", "campaigns", "cards", "events", "products")}
+    tracked = sum(1 for s in braze.items("segments") if s["analytics_tracking_enabled"])
+    return {
+        **{f"braze_{kind}": count for kind, count in counts.items()},
+        "braze_segment_details": counts["segments"],
+        "braze_campaign_details": counts["campaigns"],
+        "braze_card_details": counts["cards"],
+        "braze_segment_data_series": tracked * days,
+        "braze_campaign_data_series": counts["campaigns"] * days,
+        "braze_card_data_series": counts["cards"] * days,
+        "braze_event_data_series": counts["events"] * days,
+        "braze_purchase_quantity_series": (counts["products"] + 1) * days,  # and the all-products total
+        **{f"braze_{name}": days for name in ("kpi_mau", "kpi_dau", "kpi_new_users", "kpi_uninstalls", "sessions")},
+        "braze_revenue_series": days,
+        "braze_segment_users": braze.config.braze_users_per_segment,
+    }
 
 
 def appsflyer_cohorts(simulators: Simulators, first: dt.date, last: dt.date) -> list:
@@ -64,6 +102,7 @@ def expected_rows(start_days_ago: int, simulators: Simulators | None = None) -> 
         **{table: adjust_rows(simulators, start_days_ago) for table in ADJUST_TABLES},
         "branch_install_cohorts": branch_rows(simulators, start_days_ago, "install_cohort"),
         "branch_reengagement_cohorts": branch_rows(simulators, start_days_ago, "reengagement_cohort"),
+        **braze_rows(simulators, days),
     }
 
 

@@ -9,9 +9,9 @@ import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
-from singer_sdk import Stream
 from singer_sdk import typing as th
 
+from tap_cohorts.core.child_streams import SchemaOnce
 from tap_cohorts.core.config import VendorRuntime
 from tap_cohorts.core.errors import VendorError
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
@@ -52,7 +52,7 @@ def read_json(response: Any) -> Any:
     return payload
 
 
-class BrazeStream(Stream):
+class BrazeStream(SchemaOnce):
     """What every Braze stream shares: the client, the section, and `app_group_id` where the document asks."""
 
     def __init__(self, tap: Tap, *, client: VendorClient, runtime: VendorRuntime, section: Mapping[str, Any]) -> None:
@@ -69,7 +69,11 @@ class BrazeStream(Stream):
 
 
 class BrazeListStream(BrazeStream):
-    """A paged list, read until a short or empty page (an exactly full last page costs one empty page)."""
+    """A paged list, read until a short or empty page (an exactly full last page costs one empty page).
+
+    Names-only lists (events, products) also carry each name's `position` in the vendor's list: a table of
+    nothing but its key cannot be upserted by target-duckdb, nor loaded whole when every column is text.
+    """
 
     endpoint: ClassVar[settings.ListEndpoint]
 
@@ -77,7 +81,10 @@ class BrazeListStream(BrazeStream):
         key = "name" if self.endpoint.names_only else "id"
         extra = [] if self.endpoint.names_only else [th.Property("name", th.StringType)]
         return th.PropertiesList(
-            th.Property(key, th.StringType, required=True), *extra, *properties(self.endpoint.properties)
+            th.Property(key, th.StringType, required=True),
+            *extra,
+            *properties(self.endpoint.properties),
+            *([th.Property("position", th.IntegerType)] if self.endpoint.names_only else []),
         ).to_dict()
 
     def get_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
@@ -96,8 +103,8 @@ class BrazeListStream(BrazeStream):
                 raise VendorError(
                     f"braze: {label}: page {page} has no {self.endpoint.field!r} list: {str(payload)[:200]}"
                 )
-            for item in items:
-                yield {"name": item} if self.endpoint.names_only else item
+            for index, item in enumerate(items, start=page * self.endpoint.page_size):
+                yield {"name": item, "position": index} if self.endpoint.names_only else item
             if len(items) < self.endpoint.page_size:
                 break
             page += 1
@@ -146,7 +153,7 @@ class BrazeDetailsStream(BrazeStream):
         yield {**payload, self.endpoint.id_param: identifier}
 
 
-class BrazeSeriesStream(WindowedStream):
+class BrazeSeriesStream(SchemaOnce, WindowedStream):
     """A data series, incremental by `time` in windows of at most 100 units, bookmarked per parent id."""
 
     endpoint: ClassVar[settings.SeriesEndpoint]
@@ -155,9 +162,8 @@ class BrazeSeriesStream(WindowedStream):
 
     def __init__(self, tap: Tap, *, client: VendorClient, runtime: VendorRuntime, section: Mapping[str, Any]) -> None:
         key = self.endpoint.id_param
-        self.section = section
-        self.primary_keys = [*([key] if key else []), "time", *(["app_id"] if self.filters_app else [])]
         super().__init__(tap, client=client, runtime=runtime, section=section)
+        self.primary_keys = [*([key] if key else []), "time", *(["app_id"] if self.filters_app else [])]
         if key:
             self.state_partitioning_keys = [key]  # the parent's id, not the rest of its context
 
