@@ -141,8 +141,10 @@ class SlidingWindows:
                 times.popleft()
             wait = 0.0
             for requests, seconds in limits:
-                # 2% slack absorbs the jitter between the client's clock and the arrival time here.
-                span = seconds * scale * 0.98
+                # Slack for the jitter between the client's clock and the arrival time here: 2%, and at least
+                # 5 ms, which matters only on a scaled clock (Branch's 2/s becomes 2 per 10 ms at 0.01).
+                span = seconds * scale
+                span -= max(0.02 * span, min(0.005, 0.5 * span))
                 recent = [t for t in times if t > now - span] if len(times) >= requests else []
                 if len(recent) >= requests:
                     wait = max(wait, recent[-requests] + span - now)
@@ -241,6 +243,15 @@ class Sandbox:
         simulator = self.simulators.get(request.vendor)
         if simulator is None:
             return Response.json_body(404, {"error": f"no vendor {request.vendor!r} in the sandbox"}), None
+        # Every request counts against the account's limits when it arrives, as a vendor counts them.
+        account = simulator.account(request)
+        limits = self.rate_limits(request.vendor)
+        if account is not None and limits:
+            wait = self._windows.admit((request.vendor, account), limits, self.config.time_scale)
+            if wait is not None:
+                response = Response.json_body(429, {"error": "Too Many Requests"})
+                response.headers["Retry-After"] = _seconds(wait)
+                return response, None
         fault = self.take_fault(request.vendor, request.path)
         if fault and fault.kind == "slow":
             time.sleep(fault.delay)
@@ -251,14 +262,6 @@ class Sandbox:
             if fault.retry_after is not None:
                 response.headers["Retry-After"] = _seconds(fault.retry_after)
             return response, fault
-        account = simulator.account(request)
-        limits = self.rate_limits(request.vendor)
-        if account is not None and limits:
-            wait = self._windows.admit((request.vendor, account), limits, self.config.time_scale)
-            if wait is not None:
-                response = Response.json_body(429, {"error": "Too Many Requests"})
-                response.headers["Retry-After"] = _seconds(wait)
-                return response, None
         response = simulator.handle(request)
         if fault and response.status == 200:
             if fault.kind in ("reorder_columns", "bom", "extra_column", "missing_column"):

@@ -15,3 +15,7 @@ class RowCapReached(Exception):
     def __init__(self, rows: int) -> None:
         super().__init__(f"response reached the row cap ({rows} rows)")
         self.rows = rows
+
+
+class MalformedBody(Exception):
+    """A response body that cannot be read whole (cut short, not the format it claims): asked again."""

@@ -21,7 +21,7 @@ import backoff
 import requests
 from pyrate_limiter import Duration, InMemoryBucket, Limiter, Rate
 
-from tap_cohorts.core.errors import VendorError
+from tap_cohorts.core.errors import MalformedBody, VendorError
 from tap_cohorts.core.windows import Window
 
 T = TypeVar("T")
@@ -243,7 +243,7 @@ class VendorClient:
                     self._raise_for_status(response, label)
                 try:
                     return read(response)
-                except (requests.RequestException, ConnectionError, TimeoutError) as exc:
+                except (requests.RequestException, ConnectionError, TimeoutError, MalformedBody) as exc:
                     raise RetryableError(
                         f"reading the response failed: {type(exc).__name__}: {self.redact(str(exc))}"
                     ) from None

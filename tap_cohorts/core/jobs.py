@@ -12,8 +12,9 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
+from tap_cohorts.core.errors import MalformedBody
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
 from tap_cohorts.core.parsing import spool_body
 
@@ -68,14 +69,27 @@ def is_transient(error_message: str) -> bool:
     return bool(TRANSIENT_JOB_ERROR.search(error_message or ""))
 
 
-def download(client: VendorClient, url: str, label: RequestLabel, stats: WindowStats) -> tuple[IO[bytes], int]:
-    """A pre-signed result file into a spool, with no vendor credential and outside the vendor's API budget."""
-    return client.call(
-        "GET",
-        url,
-        label=label,
-        stats=stats,
-        authenticated=False,
-        rate_limited=False,
-        read=lambda response: spool_body(response.iter_content(chunk_size=1 << 16)),
-    )
+def download(
+    client: VendorClient,
+    url: str,
+    label: RequestLabel,
+    stats: WindowStats,
+    check: Callable[[IO[bytes]], T],
+) -> tuple[IO[bytes], T]:
+    """A pre-signed result file into a spool, with no vendor credential and outside the vendor's API budget.
+
+    `check` reads the whole spool once (and raises MalformedBody if it cannot), inside the retry: a file cut
+    short is downloaded again instead of failing half-way through its records.
+    """
+
+    def read(response: Any) -> tuple[IO[bytes], T]:
+        spool, _ = spool_body(response.iter_content(chunk_size=1 << 16))
+        try:
+            result = check(spool)
+        except MalformedBody:
+            spool.close()
+            raise
+        spool.seek(0)
+        return spool, result
+
+    return client.call("GET", url, label=label, stats=stats, authenticated=False, rate_limited=False, read=read)

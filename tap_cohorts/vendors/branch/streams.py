@@ -12,7 +12,7 @@ import requests
 from singer_sdk import typing as th
 
 from tap_cohorts.core.config import VendorRuntime
-from tap_cohorts.core.errors import RowCapReached, VendorError
+from tap_cohorts.core.errors import MalformedBody, RowCapReached, VendorError
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
 from tap_cohorts.core.jobs import JobTimeout, PollSchedule, download, is_transient, wait_for_job
 from tap_cohorts.core.records import cohort_schema, dimension_key, to_cohort_date, to_integer, to_number
@@ -25,8 +25,14 @@ if TYPE_CHECKING:
 
 BAND = re.compile(r"^(?:day|week|month)(\d+)$")
 ROW_FIELDS = frozenset({"measure", "metric", "users", "user", "cost", "per_user", "cumulative", "data"})
-# A row of Branch's JSON is never shorter than this, so a smaller file cannot hold `limit` rows.
-MIN_ROW_BYTES = 40
+
+
+def count_rows(result: IO[bytes]) -> int:
+    """The rows of an export file, read whole once: a file cut short raises MalformedBody (and is fetched again)."""
+    try:
+        return sum(1 for _ in ijson.items(result, "item"))
+    except ijson.JSONError as exc:
+        raise MalformedBody(f"the export file is not complete JSON: {exc}") from None
 
 
 def full_dimension(name: str, data_source: str) -> str | None:
@@ -133,13 +139,10 @@ class BranchCohortStream(WindowedStream):
         try:
             for start in range(0, len(measures), settings.MEASURES_PER_JOB):
                 batch = measures[start : start + settings.MEASURES_PER_JOB]
-                result, size = self.run_job(window, batch, label, stats)
+                result, rows = self.run_job(window, batch, label, stats)
                 results.append(result)
-                if size >= settings.ROW_LIMIT * MIN_ROW_BYTES:
-                    rows = sum(1 for _ in ijson.items(result, "item"))
-                    result.seek(0)
-                    if rows >= settings.ROW_LIMIT:
-                        raise RowCapReached(rows)
+                if rows >= settings.ROW_LIMIT:
+                    raise RowCapReached(rows)
             for result in results:
                 yield from self.records(result)
         finally:
@@ -149,7 +152,8 @@ class BranchCohortStream(WindowedStream):
     def run_job(
         self, window: Window, measures: list[str], label: RequestLabel, stats: WindowStats
     ) -> tuple[IO[bytes], int]:
-        """Submit, poll, download; a job that fails with a transient error is submitted once more."""
+        """Submit, poll, download (the file and its row count); a job that fails with a transient error is
+        submitted once more."""
         for attempt in (1, 2):
             job_id = self.client.call(
                 "POST",
@@ -176,10 +180,7 @@ class BranchCohortStream(WindowedStream):
                     f"branch: {label}: export job {job_id} {timeout}; raise config['branch']['job_timeout_seconds'] "
                     "or ask for fewer dimensions"
                 ) from None
-            spool, _ = download(self.client, url, label, stats)
-            size = spool.seek(0, 2)
-            spool.seek(0)
-            return spool, size
+            return download(self.client, url, label, stats, count_rows)
         raise AssertionError("unreachable")
 
     def poll(self, job_id: str, label: RequestLabel, stats: WindowStats) -> tuple[str, str | None]:

@@ -13,7 +13,7 @@ from singer_sdk import typing as th
 
 from tap_cohorts.core.child_streams import SchemaOnce
 from tap_cohorts.core.config import VendorRuntime
-from tap_cohorts.core.errors import VendorError
+from tap_cohorts.core.errors import MalformedBody, VendorError
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
 from tap_cohorts.core.jobs import JobTimeout, PollSchedule, wait_for_job
 from tap_cohorts.core.parsing import spool_body
@@ -328,6 +328,16 @@ class BrazeSegmentUsersStream(BrazeStream):
             if response.status_code in (403, 404):
                 return None
             spool, _ = spool_body(response.iter_content(chunk_size=1 << 16))
+            try:
+                with zipfile.ZipFile(spool) as archive:
+                    broken = archive.testzip()
+            except zipfile.BadZipFile as exc:
+                spool.close()
+                raise MalformedBody(f"the export file is not a whole zip: {exc}") from None
+            if broken:
+                spool.close()
+                raise MalformedBody(f"the export file's member {broken} is damaged")
+            spool.seek(0)
             return spool
 
         result = self.client.call(
