@@ -95,7 +95,7 @@ def test_adjust_flattener_places_every_kpi_value_under_its_kpi(levels, tokens, k
         identity = [
             row[k]
             for k in row
-            if k.endswith("_token") and k != "app_token" or k in ("country", "os_name", "device_type")
+            if (k.endswith("_token") and k != "app_token") or k in ("country", "os_name", "device_type")
         ]
         assert [row[k] for k in kpis] == values[(*identity, row["period"])]
         assert row["cohort_date"] == "2026-01-05" and row["currency"] == "EUR"
