@@ -1,5 +1,5 @@
 # The README's two commands.
-.PHONY: demo test lint
+.PHONY: demo test lint bench
 
 demo:  ## install, start the sandbox, meltano run tap-cohorts target-duckdb, show what landed
 	bash scripts/demo.sh
@@ -9,3 +9,6 @@ test:  ## install, lint, type-check and run every test
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+
+bench:  ## throughput, memory and backfills against their references (not part of the tests)
+	.venv/bin/python bench/run.py

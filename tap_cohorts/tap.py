@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 
 from tap_cohorts.core.config import common_problems, top_level_properties
+from tap_cohorts.core.output import StateFlushingWriter
 from tap_cohorts.core.vendor import Vendor
 from tap_cohorts.vendors.adjust import VENDOR as ADJUST
 from tap_cohorts.vendors.applovin import VENDOR as APPLOVIN
@@ -23,7 +23,7 @@ class TapCohorts(Tap):
     """Cohort analytics from mobile marketing vendors; a vendor whose section is absent has no streams."""
 
     name = "tap-cohorts"
-    message_writer_class = MsgSpecWriter
+    message_writer_class = StateFlushingWriter
     capabilities = [
         TapCapabilities.CATALOG,
         TapCapabilities.STATE,

@@ -16,25 +16,30 @@ from typing import Any
 from singer_sdk import typing as th
 
 MISSING_NUMBER_TEXTS = frozenset({"", "null", "none", "n/a", "nan", "-"})
+INFINITIES = (float("inf"), float("-inf"))
 
 
 def to_number(value: Any) -> int | float | None:
     """A vendor number (often a string) as int or float; empty or missing markers become None.
 
-    Raises ValueError for text that is not a number, so a bad value is reported, never stored wrong.
+    Raises ValueError for text that is not a number, so a bad value is reported, never stored wrong. The
+    common cases (a CSV cell holding an integer or a decimal) take the first two tries: this runs per value.
     """
-    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+    if value.__class__ is str:
+        try:
+            return int(value)
+        except ValueError:
+            pass
+        try:
+            number = float(value)
+        except ValueError:
+            if value.strip().lower() in MISSING_NUMBER_TEXTS:
+                return None
+            raise
+        return None if number != number or number in INFINITIES else number
+    if value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
-    text = str(value).strip()
-    if text.lower() in MISSING_NUMBER_TEXTS:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        number = float(text)
-    if number != number or number in (float("inf"), float("-inf")):
-        return None
-    return number
+    return to_number(str(value))
 
 
 def to_integer(value: Any) -> int | None:

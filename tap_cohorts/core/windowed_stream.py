@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk import Stream
+from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_cohorts.core.config import VendorRuntime
 from tap_cohorts.core.errors import RowCapReached, VendorError
@@ -31,6 +32,9 @@ class WindowedStream(Stream):
 
     replication_key = "cohort_date"
     is_sorted = False
+    # Records are typed by the tap's own parsers (numbers, dates, strings), so the SDK's per-record type
+    # conformance pass would only cost time.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
     period_unit: ClassVar[str] = "day"
     max_window_days: ClassVar[int]
     history_days: ClassVar[int | None] = None

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk import typing as th
+from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_cohorts.core.child_streams import SchemaOnce
 from tap_cohorts.core.config import VendorRuntime
@@ -158,6 +159,7 @@ class BrazeSeriesStream(SchemaOnce, WindowedStream):
 
     endpoint: ClassVar[settings.SeriesEndpoint]
     replication_key = "time"
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.RECURSIVE  # Braze's JSON goes out as Braze sent it
     max_window_days = settings.MAX_SERIES_UNITS
 
     def __init__(self, tap: Tap, *, client: VendorClient, runtime: VendorRuntime, section: Mapping[str, Any]) -> None:
