@@ -37,7 +37,7 @@ def to_number(value: Any) -> int | float | None:
                 return None
             raise
         return None if number != number or number in INFINITIES else number
-    if value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
         return value
     return to_number(str(value))
 
