@@ -40,10 +40,17 @@ class SandboxProcess:
     def __init__(self, cardinality: dict[str, int]) -> None:
         self.port = free_port()
         self.process = subprocess.Popen(
-            [str(BIN / "cohorts-sandbox"), "--port", str(self.port), "--time-scale", "0.01",
-             "--appsflyer-cardinality", json.dumps(cardinality)],
+            [
+                str(BIN / "cohorts-sandbox"),
+                "--port",
+                str(self.port),
+                "--time-scale",
+                "0.01",
+                "--appsflyer-cardinality",
+                json.dumps(cardinality),
+            ],
             stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+        )
         for _ in range(100):
             try:
                 urllib.request.urlopen(f"{self.url('_sandbox')}/health", timeout=1)
@@ -90,8 +97,13 @@ def run_tap(config: dict, state: dict | None = None) -> dict:
     elapsed = time.monotonic() - started
     if status != 0:
         raise RuntimeError(f"the tap failed ({status})")
-    return {"seconds": elapsed, "rss_mb": usage.ru_maxrss / 1024, "records": records, "checksum": checksum,
-            "state": last_state}  # fmt: skip
+    return {
+        "seconds": elapsed,
+        "rss_mb": usage.ru_maxrss / 1024,
+        "records": records,
+        "checksum": checksum,
+        "state": last_state,
+    }
 
 
 def metric_of(record: dict) -> float:
@@ -111,8 +123,12 @@ def raw_appsflyer(sandbox: SandboxProcess, config: dict, bodies: list[tuple[str,
     started = time.monotonic()
     with open(os.devnull, "wb") as sink:
         for path, body in bodies:
-            response = session.post(sandbox.url("appsflyer") + path, params={"format": "csv"}, json=body,
-                                    headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+            response = session.post(
+                sandbox.url("appsflyer") + path,
+                params={"format": "csv"},
+                json=body,
+                headers={"Authorization": f"Bearer {token}"},
+            )
             reader = csv.reader(io.StringIO(response.text))
             header = next(reader)
             periods: dict[int, list[tuple[int, str]]] = {}
@@ -125,8 +141,13 @@ def raw_appsflyer(sandbox: SandboxProcess, config: dict, bodies: list[tuple[str,
             for row in reader:
                 key = json.dumps({header[i]: row[i] for i in dims}, sort_keys=True, separators=(",", ":"))
                 for period, columns in periods.items():
-                    record = {"app_id": path.rsplit("/", 1)[1], "cohort_date": row[date_index], "period": period,
-                              "dimension_key": key, "users": int(row[header.index("users")])}  # fmt: skip
+                    record = {
+                        "app_id": path.rsplit("/", 1)[1],
+                        "cohort_date": row[date_index],
+                        "period": period,
+                        "dimension_key": key,
+                        "users": int(row[header.index("users")]),
+                    }
                     for index, function in columns:
                         value = row[index]
                         record[function] = float(value) if value else None
@@ -140,9 +161,15 @@ def raw_appsflyer(sandbox: SandboxProcess, config: dict, bodies: list[tuple[str,
 def appsflyer_config(sandbox: SandboxProcess, days: int, apps: list[str]) -> dict:
     return {
         "start_date": (TODAY - dt.timedelta(days=days)).isoformat(),
-        "appsflyer": {"api_token": "af-sandbox-token", "base_url": sandbox.url("appsflyer"), "app_ids": apps,
-                      "kpis": ["sessions"], "groupings": ["pid", "c", "geo"], "rate_limits": AF_LIMITS},
-    }  # fmt: skip
+        "appsflyer": {
+            "api_token": "af-sandbox-token",
+            "base_url": sandbox.url("appsflyer"),
+            "app_ids": apps,
+            "kpis": ["sessions"],
+            "groupings": ["pid", "c", "geo"],
+            "rate_limits": AF_LIMITS,
+        },
+    }
 
 
 def bound(requests_made: int, limits: list[dict]) -> float:
@@ -168,14 +195,24 @@ def main() -> None:
         assert tap["records"] == raw["records"], (tap["records"], raw["records"])
         assert abs(tap["checksum"] - raw["checksum"]) < 1e-6 * max(1.0, raw["checksum"])
         tap_rate, raw_rate = tap["records"] / tap["seconds"], raw["records"] / raw["seconds"]
-        rows.append(("appsflyer_cohorts throughput", f"{tap['records']:,} records in {tap['seconds']:.1f} s = "
-                     f"{tap_rate:,.0f}/s", f"raw loop {raw_rate:,.0f}/s (same responses, same records, checksum equal): "
-                     f"{tap_rate / raw_rate:.2f}x"))  # fmt: skip
+        rows.append(
+            (
+                "appsflyer_cohorts throughput",
+                f"{tap['records']:,} records in {tap['seconds']:.1f} s = {tap_rate:,.0f}/s",
+                f"raw loop {raw_rate:,.0f}/s (same responses, same records, checksum equal): "
+                f"{tap_rate / raw_rate:.2f}x",
+            )
+        )
         sandbox.reset()
         progress("100k-record sync")
         small = run_tap(appsflyer_config(sandbox, 24, ["com.example.puzzle"]))
-        rows.append(("peak RSS", f"{tap['rss_mb']:.0f} MB for {tap['records']:,} records",
-                     f"{small['rss_mb']:.0f} MB for {small['records']:,} records: {tap['rss_mb'] / small['rss_mb']:.2f}x"))  # fmt: skip
+        rows.append(
+            (
+                "peak RSS",
+                f"{tap['rss_mb']:.0f} MB for {tap['records']:,} records",
+                f"{small['rss_mb']:.0f} MB for {small['records']:,} records: {tap['rss_mb'] / small['rss_mb']:.2f}x",
+            )
+        )
 
         # 4. A daily incremental run after the backfill.
         sandbox.reset()
@@ -183,8 +220,13 @@ def main() -> None:
         daily = run_tap(big, state=tap["state"])
         made = len([r for r in sandbox.requests() if r["vendor"] == "appsflyer"])
         minimum = 31  # the 30 lookback days and yesterday, one day a call (AppsFlyer's complete-days rule)
-        rows.append(("daily run after backfill", f"{made} requests, {daily['records']:,} records",
-                     f"minimum for lookback_days 30: {minimum}"))  # fmt: skip
+        rows.append(
+            (
+                "daily run after backfill",
+                f"{made} requests, {daily['records']:,} records",
+                f"minimum for lookback_days 30: {minimum}",
+            )
+        )
 
         # 3. Backfills under the time-scaled rate limits.
         sandbox.reset()
@@ -195,24 +237,40 @@ def main() -> None:
         result = run_tap(backfill)
         log = [r for r in sandbox.requests() if r["vendor"] == "appsflyer"]
         low = bound(len(log), AF_LIMITS)
-        rows.append(("AppsFlyer 24-month backfill", f"{len(log)} requests in {result['seconds']:.1f} s, "
-                     f"{sum(r['status'] == 429 for r in log)} x 429",
-                     f"bound {low:.1f} s: {result['seconds'] / max(low, 1e-9):.2f}x"))  # fmt: skip
+        rows.append(
+            (
+                "AppsFlyer 24-month backfill",
+                f"{len(log)} requests in {result['seconds']:.1f} s, {sum(r['status'] == 429 for r in log)} x 429",
+                f"bound {low:.1f} s: {result['seconds'] / max(low, 1e-9):.2f}x",
+            )
+        )
         sandbox.reset()
         branch = {
             "start_date": (TODAY - dt.timedelta(days=730)).isoformat(),
-            "branch": {"access_token": "branch-sandbox-access-token", "organization_id": "org-sandbox",
-                       "base_url": sandbox.url("branch"), "measures": ["OPEN"], "granularity_band_count": 7,
-                       "poll_interval_seconds": 0.01, "poll_max_interval_seconds": 0.05, "rate_limits": BRANCH_LIMITS},
-        }  # fmt: skip
+            "branch": {
+                "access_token": "branch-sandbox-access-token",
+                "organization_id": "org-sandbox",
+                "base_url": sandbox.url("branch"),
+                "measures": ["OPEN"],
+                "granularity_band_count": 7,
+                "poll_interval_seconds": 0.01,
+                "poll_max_interval_seconds": 0.05,
+                "rate_limits": BRANCH_LIMITS,
+            },
+        }
         progress("Branch backfill")
         result = run_tap(branch)
         log = [r for r in sandbox.requests() if r["vendor"] == "branch"]
         jobs = sum(r["method"] == "POST" for r in log)
         low = bound(len(log), BRANCH_LIMITS)
-        rows.append(("Branch 24-month backfill, both sources", f"{jobs} jobs, {len(log)} requests "
-                     f"({len(log) / jobs:.1f} a job) in {result['seconds']:.1f} s, {sum(r['status'] == 429 for r in log)} x 429",
-                     f"bound {low:.1f} s: {result['seconds'] / low:.2f}x"))  # fmt: skip
+        rows.append(
+            (
+                "Branch 24-month backfill, both sources",
+                f"{jobs} jobs, {len(log)} requests ({len(log) / jobs:.1f} a job) in {result['seconds']:.1f} s, "
+                f"{sum(r['status'] == 429 for r in log)} x 429",
+                f"bound {low:.1f} s: {result['seconds'] / low:.2f}x",
+            )
+        )
     finally:
         sandbox.stop()
     table = [
