@@ -141,10 +141,11 @@ class SlidingWindows:
                 times.popleft()
             wait = 0.0
             for requests, seconds in limits:
-                # Slack for the jitter between the client's clock and the arrival time here: 2%, and at least
-                # 5 ms, which matters only on a scaled clock (Branch's 2/s becomes 2 per 10 ms at 0.01).
+                # Slack for the time between a client taking a slot and its request arriving here: 2%, and at
+                # least 30 ms (at most half the window), which matters only on a scaled clock, where a minute
+                # lasts 0.6 s and a second 10 ms.
                 span = seconds * scale
-                span -= max(0.02 * span, min(0.005, 0.5 * span))
+                span -= max(0.02 * span, min(0.03, 0.5 * span))
                 recent = [t for t in times if t > now - span] if len(times) >= requests else []
                 if len(recent) >= requests:
                     wait = max(wait, recent[-requests] + span - now)

@@ -89,6 +89,7 @@ class VendorRuntime:
     base_url: str
     bounds: SyncBounds
     rate_limits: list[RateLimit]
+    shared_rate_budget: str | None
     request_timeout: float
     max_retries: int
     retry_wait_seconds: float
@@ -126,6 +127,7 @@ def vendor_runtime(
         rate_limits=[RateLimit(int(r["requests"]), float(r["seconds"])) for r in limits]
         if limits
         else list(default_rate_limits),
+        shared_rate_budget=section.get("shared_rate_budget") or None,
         request_timeout=float(section.get("request_timeout", 300)),
         max_retries=int(section.get("max_retries", 8)),
         retry_wait_seconds=float(section.get("retry_wait_seconds", 2)),

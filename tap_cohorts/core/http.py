@@ -14,19 +14,23 @@ import random
 import time
 from collections.abc import Callable, Collection, Generator, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, quote_plus
 
 import backoff
 import requests
-from pyrate_limiter import Duration, InMemoryBucket, Limiter, Rate
+from pyrate_limiter import Duration, InMemoryBucket, Limiter, Rate, SQLiteBucket
 
 from tap_cohorts.core.errors import MalformedBody, VendorError
 from tap_cohorts.core.windows import Window
 
+if TYPE_CHECKING:
+    from tap_cohorts.core.config import VendorRuntime
+
 T = TypeVar("T")
 
 RETRYABLE_STATUSES = frozenset({429, 499, 500, 502, 503, 504})
+SHARED_BUDGET_POLL_SECONDS = 0.005
 VENDOR_MESSAGE_CHARS = 500
 
 
@@ -159,6 +163,7 @@ class VendorClient:
         vendor: str,
         base_url: str,
         rate_limits: list[RateLimit],
+        shared_rate_budget: str | None = None,
         secrets: Iterable[str],
         hints: Mapping[int, str],
         auth_headers: Mapping[str, str] | None = None,
@@ -180,18 +185,45 @@ class VendorClient:
         self.logger = logger
         self._auth_headers = dict(auth_headers or {})
         self._auth_params = dict(auth_params or {})
-        self._limiter = Limiter(
-            InMemoryBucket([Rate(limit.requests, int(limit.seconds * Duration.SECOND)) for limit in rate_limits])
-        )
+        rates = [Rate(limit.requests, int(limit.seconds * Duration.SECOND)) for limit in rate_limits]
+        if shared_rate_budget:
+            # One budget for every process on this machine: the requests live in a SQLite file, under a lock.
+            bucket = SQLiteBucket.init_from_file(
+                rates, table=f"{vendor}_requests", db_path=shared_rate_budget, use_file_lock=True
+            )
+            self._limiter = Limiter(bucket)
+            self._shared = True
+        else:
+            self._shared = False
+            self._limiter = Limiter(InMemoryBucket(rates))
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "tap-cohorts"
         URLLIB3_REDACTION.register(secrets)
         self.totals = WindowStats()
 
+    @classmethod
+    def for_runtime(cls, runtime: VendorRuntime, **kwargs: Any) -> VendorClient:
+        """A client with a vendor section's shared settings (host, limits, budget, timeout, retries)."""
+        return cls(
+            base_url=runtime.base_url,
+            rate_limits=runtime.rate_limits,
+            shared_rate_budget=runtime.shared_rate_budget,
+            timeout=runtime.request_timeout,
+            max_retries=runtime.max_retries,
+            retry_base_seconds=runtime.retry_wait_seconds,
+            **kwargs,
+        )
+
     def wait_for_budget(self, stats: WindowStats) -> None:
         """Block until the vendor's rate limits allow one more request; count the wait."""
         started = time.monotonic()
-        self._limiter.try_acquire(self.vendor, blocking=True)
+        if self._shared:
+            # Short waits, each asked again with a fresh timestamp: a long blocking acquire keeps its first
+            # one, which other processes' requests have overtaken by then.
+            while not self._limiter.try_acquire(self.vendor, blocking=True, timeout=SHARED_BUDGET_POLL_SECONDS):
+                pass
+        else:
+            self._limiter.try_acquire(self.vendor, blocking=True)
         waited = time.monotonic() - started
         stats.rate_limit_wait += waited
         self.totals.rate_limit_wait += waited

@@ -79,16 +79,12 @@ def validate(config: Mapping[str, Any]) -> list[str]:
 
 def client(section: Mapping[str, Any], runtime: VendorRuntime, logger: logging.Logger) -> VendorClient:
     key = str(section["api_key"])
-    return VendorClient(
+    return VendorClient.for_runtime(
+        runtime,
         vendor="applovin",
-        base_url=runtime.base_url,
-        rate_limits=runtime.rate_limits,
         secrets=[key],
         hints=settings.HINTS,
         auth_params={"api_key": key},
-        timeout=runtime.request_timeout,
-        max_retries=runtime.max_retries,
-        retry_base_seconds=runtime.retry_wait_seconds,
         logger=logger,
     )
 

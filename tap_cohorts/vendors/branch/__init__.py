@@ -110,16 +110,12 @@ def validate(config: Mapping[str, Any]) -> list[str]:
 
 def client(section: Mapping[str, Any], runtime: VendorRuntime, logger: logging.Logger) -> VendorClient:
     token = str(section["access_token"])
-    return VendorClient(
+    return VendorClient.for_runtime(
+        runtime,
         vendor="branch",
-        base_url=runtime.base_url,
-        rate_limits=runtime.rate_limits,
         secrets=[token],
         hints=settings.HINTS,
         auth_headers={"Access-Token": token},
-        timeout=runtime.request_timeout,
-        max_retries=runtime.max_retries,
-        retry_base_seconds=runtime.retry_wait_seconds,
         logger=logger,
     )
 
