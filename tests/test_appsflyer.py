@@ -215,3 +215,21 @@ def test_requests_are_paced_by_the_rate_limit_so_the_vendor_never_answers_429(sa
     assert requests[-1].at - requests[0].at >= 1.0
     for first, sixth in zip(requests, requests[5:]):
         assert sixth.at - first.at >= 0.49
+
+
+def test_a_missing_column_never_shifts_values(sandbox: Sandbox) -> None:
+    """A CSV whose last column is gone (header and rows): the other values stay in their own columns."""
+    day = days_ago(100)
+    sandbox.add_fault(Fault("missing_column", vendor="appsflyer"))
+    run = run_tap(appsflyer_config(sandbox, start_date=day, end_date=day, periods=[0, 7]))
+    truth = expected_records(sandbox, day, day, periods=(0, 7))
+    records = by_key(run.records(STREAM))
+    assert set(records) == set(truth)
+    missing = 0
+    for key, record in records.items():
+        for column, value in truth[key].items():
+            if column in record:
+                assert record[column] == value
+            else:
+                missing += 1
+    assert missing == 4  # unique_users of period 7 (the last column), one per media source

@@ -19,6 +19,8 @@ from tests.helpers import applovin_config, appsflyer_config
 def base(sandbox: Sandbox) -> dict:
     config = appsflyer_config(sandbox, start_date="2026-01-01")
     config.update(applovin_config(sandbox))
+    config["adjust"] = {"api_token": "t", "base_url": sandbox.url("adjust"), "app_tokens": ["a"], "kpis": ["installs"]}
+    config["braze"] = {"api_key": "k", "base_url": sandbox.url("braze")}
     return config
 
 
@@ -75,6 +77,23 @@ CASES = [
     (("applovin", "columns"), ["region"], ["'region' is not one of", "config['applovin']['columns'][0]"]),
     (("applovin", "page_size"), 0, ["config['applovin']['page_size']", "1 or more"]),
     (("applovin", "api_key"), 12345, ["12345 is not of type 'string'", "config['applovin']['api_key']"]),
+    (("adjust", "kpis"), [], ["config['adjust']['kpis']: an empty list"]),
+    (
+        ("adjust", "kpis"),
+        ["Revenue-Total", "revenue total"],
+        ["config['adjust']['kpis']", "both be column 'revenue_total'"],
+    ),
+    (("adjust", "cohort_period"), "year", ["'year' is not one of", "config['adjust']['cohort_period']"]),
+    (("adjust", "utc_offset"), "1:00", ["config['adjust']['utc_offset']: '1:00'", "[+-]HH:MM"]),
+    (("adjust", "countries"), ["germany"], ["config['adjust']['countries']: 'germany'", "alpha-2"]),
+    (("adjust", "grouping"), ["Countries!"], ["config['adjust']['grouping']: 'Countries!'"]),
+    (("adjust", "attribution_type"), "view", ["'view' is not one of", "config['adjust']['attribution_type']"]),
+    (("adjust", "app_tokens"), KeyError, ["'app_tokens' is a required property"]),
+    (("braze", "data_series_unit"), "week", ["'week' is not one of", "config['braze']['data_series_unit']"]),
+    (("braze", "export_segment_ids"), [], ["config['braze']['export_segment_ids']: an empty list"]),
+    (("braze", "export_timeout_seconds"), 0, ["config['braze']['export_timeout_seconds']: 0 must be above 0"]),
+    (("braze", "api_key"), KeyError, ["'api_key' is a required property", "config['braze']"]),
+    (("braze", "rate_limits"), [{"requests": 5}], ["'seconds' is a required property"]),
 ]
 
 
@@ -107,12 +126,8 @@ def test_unified_cohorts_have_no_uninstalls(sandbox: Sandbox) -> None:
 
 def test_the_good_base_config_is_accepted(sandbox: Sandbox) -> None:
     tap = TapCohorts(config=base(sandbox))
-    assert sorted(tap.streams) == [
-        "applovin_cohort_impressions",
-        "applovin_cohort_revenue",
-        "applovin_cohort_sessions",
-        "appsflyer_cohorts",
-    ]
+    assert {"applovin_cohort_revenue", "appsflyer_cohorts", "adjust_cohorts", "braze_segments"} <= set(tap.streams)
+    assert "adjust_tracker_cohorts" not in tap.streams and "braze_segment_users" not in tap.streams
 
 
 def test_an_absent_vendor_section_means_no_streams_for_it(sandbox: Sandbox) -> None:
