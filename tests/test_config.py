@@ -19,8 +19,13 @@ from tests.helpers import applovin_config, appsflyer_config
 def base(sandbox: Sandbox) -> dict:
     config = appsflyer_config(sandbox, start_date="2026-01-01")
     config.update(applovin_config(sandbox))
-    config["adjust"] = {"api_token": "t", "base_url": sandbox.url("adjust"), "app_tokens": ["a"], "kpis": ["installs"]}
-    config["braze"] = {"api_key": "k", "base_url": sandbox.url("braze")}
+    config["adjust"] = {
+        "api_token": "adjust-config-test-token",
+        "base_url": sandbox.url("adjust"),
+        "app_tokens": ["a"],
+        "kpis": ["installs"],
+    }
+    config["braze"] = {"api_key": "braze-config-test-key", "base_url": sandbox.url("braze")}
     return config
 
 
