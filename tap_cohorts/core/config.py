@@ -134,11 +134,21 @@ def vendor_runtime(
     )
 
 
-def common_problems(config: Mapping[str, Any], vendor: str | None = None) -> list[str]:
-    """Rules on the shared keys, for the top level (vendor=None) or one vendor section."""
+def common_problems(
+    config: Mapping[str, Any],
+    vendor: str | None = None,
+    *,
+    non_empty: tuple[str, ...] = (),
+    positive: tuple[str, ...] = (),
+) -> list[str]:
+    """Rules on the shared keys, for the top level (vendor=None) or one vendor section, and on the section's
+    own lists that must not be empty and numbers that must be above 0."""
     problems: list[str] = []
     scope = config if vendor is None else config.get(vendor) or {}
     path: tuple[str, ...] = () if vendor is None else (vendor,)
+    for key in non_empty:
+        if key in scope and not scope[key]:
+            problems.append(f"{config_key(*path, key)}: an empty list is not allowed; give at least one value")
     dates: dict[str, dt.date] = {}
     for key in ("start_date", "end_date"):
         value = scope.get(key)
@@ -171,10 +181,10 @@ def common_problems(config: Mapping[str, Any], vendor: str | None = None) -> lis
                 f"{config_key(vendor, 'rate_limits', index, 'seconds')}: {limit.get('seconds')!r} "
                 "must be a number above 0"
             )
-    for key, floor in (("request_timeout", 0), ("retry_wait_seconds", 0)):
+    for key in ("request_timeout", "retry_wait_seconds", *positive):
         value = scope.get(key)
-        if _is_number(value) and value <= floor:
-            problems.append(f"{config_key(vendor, key)}: {value!r} must be above {floor}")
+        if _is_number(value) and value <= 0:
+            problems.append(f"{config_key(vendor, key)}: {value!r} must be above 0")
     retries = scope.get("max_retries")
     if isinstance(retries, int) and retries < 0:
         problems.append(f"{config_key(vendor, 'max_retries')}: {retries} must be 0 or more")

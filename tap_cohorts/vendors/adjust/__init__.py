@@ -67,14 +67,11 @@ SECTION = th.Property(
 
 def validate(config: Mapping[str, Any]) -> list[str]:
     section = config.get("adjust") or {}
-    problems = common_problems(config, "adjust")
+    problems = common_problems(config, "adjust", non_empty=("app_tokens", "kpis", "tracker_tokens"))
 
     def key(*path: str) -> str:
         return config_key("adjust", *path)
 
-    for name in ("app_tokens", "kpis", "tracker_tokens"):
-        if name in section and not section[name]:
-            problems.append(f"{key(name)}: an empty list is not allowed; give at least one value")
     kpis = [str(k) for k in section.get("kpis") or []]
     columns: dict[str, str] = {}
     for kpi in kpis:

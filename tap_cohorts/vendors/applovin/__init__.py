@@ -57,14 +57,12 @@ SECTION = th.Property(
 
 def validate(config: Mapping[str, Any]) -> list[str]:
     section = config.get("applovin") or {}
-    problems = common_problems(config, "applovin")
+    problems = common_problems(config, "applovin", non_empty=("periods",))
     columns = section.get("columns")
     if columns is not None and len(set(columns)) != len(columns):
         problems.append(f"{config_key('applovin', 'columns')}: {columns} names a column twice")
     periods = section.get("periods")
-    if periods is not None:
-        if not periods:
-            problems.append(f"{config_key('applovin', 'periods')}: an empty list is not allowed")
+    if periods:
         for period in periods:
             if period not in settings.LONG_PERIODS:
                 problems.append(

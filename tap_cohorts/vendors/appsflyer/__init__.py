@@ -58,14 +58,11 @@ SECTION = th.Property(
 
 def validate(config: Mapping[str, Any]) -> list[str]:
     section = config.get("appsflyer") or {}
-    problems = common_problems(config, "appsflyer")
+    problems = common_problems(config, "appsflyer", non_empty=("app_ids", "kpis", "cohort_types"))
 
     def key(*path: str) -> str:
         return config_key("appsflyer", *path)
 
-    for name in ("app_ids", "kpis", "cohort_types"):
-        if name in section and not section[name]:
-            problems.append(f"{key(name)}: an empty list is not allowed; give at least one value")
     groupings = [g for g in section.get("groupings") or [] if g != settings.DATE_GROUPING]
     if len(groupings) > settings.MAX_GROUPINGS:
         problems.append(

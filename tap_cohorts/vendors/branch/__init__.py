@@ -64,16 +64,17 @@ SECTION = th.Property(
 
 def validate(config: Mapping[str, Any]) -> list[str]:
     section = config.get("branch") or {}
-    problems = common_problems(config, "branch")
+    problems = common_problems(
+        config,
+        "branch",
+        non_empty=("data_sources", "measures"),
+        positive=("poll_interval_seconds", "poll_max_interval_seconds", "job_timeout_seconds"),
+    )
 
     def key(*path: str) -> str:
         return config_key("branch", *path)
 
     sources = section.get("data_sources", list(settings.DATA_SOURCES))
-    if not sources:
-        problems.append(f"{key('data_sources')}: an empty list is not allowed; give at least one data source")
-    if "measures" in section and not section["measures"]:
-        problems.append(f"{key('measures')}: an empty list is not allowed; give at least one measure")
     dimensions = [str(d) for d in section.get("dimensions") or []]
     for name in dimensions:
         if not any(full_dimension(name, source) for source in sources if source in settings.DATA_SOURCES):
@@ -91,10 +92,6 @@ def validate(config: Mapping[str, Any]) -> list[str]:
     bands = section.get("granularity_band_count")
     if isinstance(bands, int) and bands < 1:
         problems.append(f"{key('granularity_band_count')}: {bands} must be 1 or more")
-    for name in ("poll_interval_seconds", "poll_max_interval_seconds", "job_timeout_seconds"):
-        value = section.get(name)
-        if value is not None and not value > 0:
-            problems.append(f"{key(name)}: {value!r} must be above 0")
     end = config.get("end_date")
     if end:
         try:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from singer_sdk import typing as th
 
-from tap_cohorts.core.config import VendorRuntime, common_problems, config_key, vendor_properties
+from tap_cohorts.core.config import VendorRuntime, common_problems, vendor_properties
 from tap_cohorts.core.http import VendorClient
 from tap_cohorts.core.vendor import Vendor
 from tap_cohorts.vendors.braze import settings
@@ -47,15 +47,12 @@ SECTION = th.Property(
 
 
 def validate(config: Mapping[str, Any]) -> list[str]:
-    section = config.get("braze") or {}
-    problems = common_problems(config, "braze")
-    if "export_segment_ids" in section and not section["export_segment_ids"]:
-        problems.append(f"{config_key('braze', 'export_segment_ids')}: an empty list is not allowed")
-    for name in ("export_poll_interval_seconds", "export_poll_max_interval_seconds", "export_timeout_seconds"):
-        value = section.get(name)
-        if value is not None and not value > 0:
-            problems.append(f"{config_key('braze', name)}: {value!r} must be above 0")
-    return problems
+    return common_problems(
+        config,
+        "braze",
+        non_empty=("export_segment_ids",),
+        positive=("export_poll_interval_seconds", "export_poll_max_interval_seconds", "export_timeout_seconds"),
+    )
 
 
 def client(section: Mapping[str, Any], runtime: VendorRuntime, logger: logging.Logger) -> VendorClient:
