@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk import typing as th
@@ -25,11 +25,26 @@ class Vendor:
     base_url: str
     rate_limits: list[RateLimit]
     validate: Callable[[Mapping[str, Any]], list[str]]
-    client: Callable[[Mapping[str, Any], VendorRuntime, logging.Logger], VendorClient]
     streams: Callable[[Tap, Mapping[str, Any], VendorRuntime, VendorClient], list[Stream]]
+    # The credential: its key in the section, and how it is sent (as headers, or as query parameters).
+    secret_key: str
+    auth_headers: Callable[[str], dict[str, str]] = lambda secret: {}
+    auth_params: Callable[[str], dict[str, str]] = lambda secret: {}
+    hints: Mapping[int, str] = field(default_factory=dict)
+
+    def client(self, section: Mapping[str, Any], runtime: VendorRuntime, logger: logging.Logger) -> VendorClient:
+        secret = str(section[self.secret_key])
+        return VendorClient.for_runtime(
+            runtime,
+            vendor=self.name,
+            secrets=[secret],
+            hints=self.hints,
+            auth_headers=self.auth_headers(secret),
+            auth_params=self.auth_params(secret),
+            logger=logger,
+        )
 
     def build_streams(self, tap: Tap, config: Mapping[str, Any]) -> list[Stream]:
         section = config[self.name]
         runtime = vendor_runtime(config, section, default_base_url=self.base_url, default_rate_limits=self.rate_limits)
-        client = self.client(section, runtime, tap.logger)
-        return self.streams(tap, section, runtime, client)
+        return self.streams(tap, section, runtime, self.client(section, runtime, tap.logger))

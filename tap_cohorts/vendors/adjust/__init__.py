@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from tap_cohorts.vendors.adjust import settings
 from tap_cohorts.vendors.adjust.streams import (
     AdjustAppCohortsStream,
     AdjustCohortsStream,
+    AdjustCohortStream,
     AdjustTrackerCohortsStream,
     kpi_column,
 )
@@ -85,30 +85,17 @@ def validate(config: Mapping[str, Any]) -> list[str]:
     offset = section.get("utc_offset")
     if offset is not None and not re.fullmatch(r"[+-]\d{2}:\d{2}", str(offset)):
         problems.append(f"{key('utc_offset')}: {offset!r} is not in [+-]HH:MM format")
-    for name in ("countries",):
-        for value in section.get(name) or []:
-            if not re.fullmatch(r"[A-Za-z]{2}", str(value)):
-                problems.append(f"{key(name)}: {value!r} is not an ISO 3166 alpha-2 code")
+    for value in section.get("countries") or []:
+        if not re.fullmatch(r"[A-Za-z]{2}", str(value)):
+            problems.append(f"{key('countries')}: {value!r} is not an ISO 3166 alpha-2 code")
     return problems
 
 
-def client(section: Mapping[str, Any], runtime: VendorRuntime, logger: logging.Logger) -> VendorClient:
-    token = str(section["api_token"])
-    return VendorClient.for_runtime(
-        runtime,
-        vendor="adjust",
-        secrets=[token],
-        hints=settings.HINTS,
-        auth_headers={"Authorization": f"Token token={token}"},
-        logger=logger,
-    )
-
-
 def streams(tap: Tap, section: Mapping[str, Any], runtime: VendorRuntime, client: VendorClient) -> list[Stream]:
-    classes: list[type[Stream]] = [AdjustCohortsStream, AdjustAppCohortsStream]
+    classes: list[type[AdjustCohortStream]] = [AdjustCohortsStream, AdjustAppCohortsStream]
     if section.get("tracker_tokens"):
         classes.insert(1, AdjustTrackerCohortsStream)
-    return [cls(tap, client=client, runtime=runtime, section=section) for cls in classes]  # type: ignore[call-arg]
+    return [cls(tap, client=client, runtime=runtime, section=section) for cls in classes]
 
 
 VENDOR = Vendor(
@@ -117,6 +104,8 @@ VENDOR = Vendor(
     base_url=settings.BASE_URL,
     rate_limits=settings.RATE_LIMITS,
     validate=validate,
-    client=client,
+    secret_key="api_token",
+    auth_headers=lambda token: {"Authorization": f"Token token={token}"},
+    hints=settings.HINTS,
     streams=streams,
 )

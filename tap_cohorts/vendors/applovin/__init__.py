@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -75,18 +74,6 @@ def validate(config: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def client(section: Mapping[str, Any], runtime: VendorRuntime, logger: logging.Logger) -> VendorClient:
-    key = str(section["api_key"])
-    return VendorClient.for_runtime(
-        runtime,
-        vendor="applovin",
-        secrets=[key],
-        hints=settings.HINTS,
-        auth_params={"api_key": key},
-        logger=logger,
-    )
-
-
 def streams(tap: Tap, section: Mapping[str, Any], runtime: VendorRuntime, client: VendorClient) -> list[Stream]:
     return [
         AppLovinCohortStream(tap, report=report, client=client, runtime=runtime, section=section)
@@ -100,6 +87,8 @@ VENDOR = Vendor(
     base_url=settings.BASE_URL,
     rate_limits=settings.RATE_LIMITS,
     validate=validate,
-    client=client,
+    secret_key="api_key",
+    auth_params=lambda key: {"api_key": key},
+    hints=settings.HINTS,
     streams=streams,
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -97,18 +96,6 @@ def validate(config: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def client(section: Mapping[str, Any], runtime: VendorRuntime, logger: logging.Logger) -> VendorClient:
-    token = str(section["api_token"])
-    return VendorClient.for_runtime(
-        runtime,
-        vendor="appsflyer",
-        secrets=[token],
-        hints=settings.HINTS,
-        auth_headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-        logger=logger,
-    )
-
-
 def streams(tap: Tap, section: Mapping[str, Any], runtime: VendorRuntime, client: VendorClient) -> list[Stream]:
     return [AppsFlyerCohortsStream(tap, client=client, runtime=runtime, section=section)]
 
@@ -119,6 +106,8 @@ VENDOR = Vendor(
     base_url=settings.BASE_URL,
     rate_limits=settings.RATE_LIMITS,
     validate=validate,
-    client=client,
+    secret_key="api_token",
+    auth_headers=lambda token: {"Authorization": f"Bearer {token}", "Accept": "application/json"},
+    hints=settings.HINTS,
     streams=streams,
 )

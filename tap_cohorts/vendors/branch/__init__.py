@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -105,18 +104,6 @@ def validate(config: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def client(section: Mapping[str, Any], runtime: VendorRuntime, logger: logging.Logger) -> VendorClient:
-    token = str(section["access_token"])
-    return VendorClient.for_runtime(
-        runtime,
-        vendor="branch",
-        secrets=[token],
-        hints=settings.HINTS,
-        auth_headers={"Access-Token": token},
-        logger=logger,
-    )
-
-
 def streams(tap: Tap, section: Mapping[str, Any], runtime: VendorRuntime, client: VendorClient) -> list[Stream]:
     return [
         BranchCohortStream(tap, data_source=source, client=client, runtime=runtime, section=section)
@@ -130,6 +117,8 @@ VENDOR = Vendor(
     base_url=settings.BASE_URL,
     rate_limits=settings.RATE_LIMITS,
     validate=validate,
-    client=client,
+    secret_key="access_token",
+    auth_headers=lambda token: {"Access-Token": token},
+    hints=settings.HINTS,
     streams=streams,
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -55,18 +54,6 @@ def validate(config: Mapping[str, Any]) -> list[str]:
     )
 
 
-def client(section: Mapping[str, Any], runtime: VendorRuntime, logger: logging.Logger) -> VendorClient:
-    key = str(section["api_key"])
-    return VendorClient.for_runtime(
-        runtime,
-        vendor="braze",
-        secrets=[key],
-        hints=settings.HINTS,
-        auth_headers={"Authorization": f"Bearer {key}"},
-        logger=logger,
-    )
-
-
 def streams(tap: Tap, section: Mapping[str, Any], runtime: VendorRuntime, client: VendorClient) -> list[Stream]:
     classes = [c for c in STREAM_CLASSES if c is not BrazeSegmentUsersStream or section.get("export_segment_ids")]
     return [cls(tap, client=client, runtime=runtime, section=section) for cls in classes]
@@ -78,6 +65,8 @@ VENDOR = Vendor(
     base_url=settings.BASE_URL,
     rate_limits=settings.RATE_LIMITS,
     validate=validate,
-    client=client,
+    secret_key="api_key",
+    auth_headers=lambda key: {"Authorization": f"Bearer {key}"},
+    hints=settings.HINTS,
     streams=streams,
 )
