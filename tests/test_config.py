@@ -99,6 +99,16 @@ CASES = [
     (("braze", "export_timeout_seconds"), 0, ["config['braze']['export_timeout_seconds']: 0 must be above 0"]),
     (("braze", "api_key"), KeyError, ["'api_key' is a required property", "config['braze']"]),
     (("braze", "rate_limits"), [{"requests": 5}], ["'seconds' is a required property"]),
+    (
+        ("appsflyer", "shared_rate_budget"),
+        "redis://budget.internal:6379/0",
+        ["config['appsflyer']['shared_rate_budget']", "redis:// is not a budget backend"],
+    ),
+    (
+        ("appsflyer", "shared_rate_budget"),
+        "/no/such/folder/budget.sqlite",
+        ["config['appsflyer']['shared_rate_budget']", "the folder /no/such/folder does not exist"],
+    ),
 ]
 
 

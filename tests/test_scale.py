@@ -11,8 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from cohorts_sandbox import Sandbox
 from tests.helpers import days_ago
+from tests.postgres_server import PostgresServer
 from tests.test_branch import SCALED_LIMITS, branch_config
 
 TAP = os.path.join(os.path.dirname(sys.executable), "tap-cohorts")
@@ -25,12 +28,12 @@ PROCESSES = 3
 LIMITS = [{"requests": 2, "seconds": 0.03}, *SCALED_LIMITS[1:]]
 
 
-def run_parallel(sandbox: Sandbox, tmp_path: Path, shared: bool) -> float:
+def run_parallel(sandbox: Sandbox, tmp_path: Path, budget: str | None) -> float:
     sandbox.config.branch_rate_limits = [(2, 3.0), (5, 60.0), (150, 3600.0)]
     processes = []
     started = time.monotonic()
     for index in range(PROCESSES):
-        extra = {"shared_rate_budget": str(tmp_path / "branch-budget.sqlite")} if shared else {}
+        extra = {"shared_rate_budget": budget} if budget else {}
         config = branch_config(
             sandbox,
             start_date=days_ago(359),
@@ -39,7 +42,7 @@ def run_parallel(sandbox: Sandbox, tmp_path: Path, shared: bool) -> float:
             rate_limits=LIMITS,
             **extra,
         )
-        path = tmp_path / f"config{index}-{shared}.json"
+        path = tmp_path / f"config{index}.json"
         path.write_text(json.dumps(config))
         processes.append(
             subprocess.Popen([TAP, "--config", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -50,17 +53,33 @@ def run_parallel(sandbox: Sandbox, tmp_path: Path, shared: bool) -> float:
     return time.monotonic() - started
 
 
-def test_parallel_processes_share_one_budget(sandbox: Sandbox, tmp_path: Path) -> None:
-    elapsed = run_parallel(sandbox, tmp_path, shared=True)
+def check_one_budget(sandbox: Sandbox, elapsed: float, backend: str) -> None:
     api = sandbox.requests_to("branch")
     assert [r for r in api if r.status == 429] == []
     assert len([r for r in api if r.method == "POST"]) == PROCESSES * 4  # 4 windows of 90 days each
     bound = max((math.ceil(len(api) / limit["requests"]) - 1) * limit["seconds"] for limit in LIMITS)
     assert bound <= elapsed <= 1.5 * bound + 3
-    print(f"\n{PROCESSES} processes, {len(api)} requests, 0 x 429, {elapsed:.1f}s against a bound of {bound:.1f}s")
+    print(f"\n{backend}: {PROCESSES} processes, {len(api)} requests, 0 x 429, {elapsed:.1f}s, bound {bound:.1f}s")
+
+
+def test_parallel_processes_share_one_budget_in_a_sqlite_file(sandbox: Sandbox, tmp_path: Path) -> None:
+    elapsed = run_parallel(sandbox, tmp_path, str(tmp_path / "branch-budget.sqlite"))
+    check_one_budget(sandbox, elapsed, "SQLite")
+
+
+@pytest.mark.e2e
+def test_parallel_processes_share_one_budget_in_postgresql(
+    sandbox: Sandbox, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """The budget for processes on several machines: a table in PostgreSQL, on the server's clock."""
+    with postgres_server.database("rate_budget") as name:
+        server = postgres_server
+        url = f"postgresql://{server.user}:{server.password}@{server.host}:{server.port}/{name}"
+        elapsed = run_parallel(sandbox, tmp_path, url)
+    check_one_budget(sandbox, elapsed, "PostgreSQL")
 
 
 def test_without_a_shared_budget_the_vendor_has_to_refuse(sandbox: Sandbox, tmp_path: Path) -> None:
     """The reason for the shared budget: separate budgets overrun the account (and cost retries)."""
-    run_parallel(sandbox, tmp_path, shared=False)
+    run_parallel(sandbox, tmp_path, None)
     assert [r for r in sandbox.requests_to("branch") if r.status == 429]

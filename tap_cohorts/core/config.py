@@ -16,6 +16,7 @@ from typing import Any, TypeGuard
 import pendulum
 from singer_sdk import typing as th
 
+from tap_cohorts.core.budget import budget_problem
 from tap_cohorts.core.http import RateLimit
 from tap_cohorts.core.windows import SyncBounds, utc_today
 
@@ -65,6 +66,15 @@ def vendor_properties(*, base_url: str, rate_limits: list[RateLimit]) -> list[th
                 )
             ),
             description=f"Windows that must all hold, shared by every stream of this vendor. Default [{defaults}].",
+        ),
+        th.Property(
+            "shared_rate_budget",
+            th.StringType,
+            description="Where this vendor's request budget lives when several processes use one account: a "
+            "SQLite file path (processes on one machine) or a postgresql:// URL (several machines; needs "
+            "tap-cohorts[postgres-budget]). Every process given the same place draws from one budget. Default: "
+            "this process's own.",
+            secret=True,
         ),
         th.Property("request_timeout", th.NumberType, default=300, description="Seconds to wait for a response."),
         th.Property(
@@ -185,6 +195,9 @@ def common_problems(
         value = scope.get(key)
         if _is_number(value) and value <= 0:
             problems.append(f"{config_key(vendor, key)}: {value!r} must be above 0")
+    budget = scope.get("shared_rate_budget")
+    if isinstance(budget, str) and budget and (problem := budget_problem(budget)):
+        problems.append(f"{config_key(vendor, 'shared_rate_budget')}: {problem}")
     retries = scope.get("max_retries")
     if isinstance(retries, int) and retries < 0:
         problems.append(f"{config_key(vendor, 'max_retries')}: {retries} must be 0 or more")

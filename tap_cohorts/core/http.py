@@ -19,8 +19,9 @@ from urllib.parse import quote, quote_plus
 
 import backoff
 import requests
-from pyrate_limiter import Duration, InMemoryBucket, Limiter, Rate, SQLiteBucket
+from pyrate_limiter import Duration, Limiter, Rate
 
+from tap_cohorts.core.budget import budget_secrets, open_bucket
 from tap_cohorts.core.errors import MalformedBody, VendorError
 from tap_cohorts.core.windows import Window
 
@@ -176,7 +177,7 @@ class VendorClient:
         self.vendor = vendor
         self.base_url = base_url.rstrip("/")
         self.rate_limits = rate_limits
-        secrets = list(secrets)
+        secrets = [*secrets, *budget_secrets(shared_rate_budget)]
         self.redact = Redactor(secrets)
         self.hints = dict(hints)
         self.timeout = timeout
@@ -186,16 +187,8 @@ class VendorClient:
         self._auth_headers = dict(auth_headers or {})
         self._auth_params = dict(auth_params or {})
         rates = [Rate(limit.requests, int(limit.seconds * Duration.SECOND)) for limit in rate_limits]
-        if shared_rate_budget:
-            # One budget for every process on this machine: the requests live in a SQLite file, under a lock.
-            bucket = SQLiteBucket.init_from_file(
-                rates, table=f"{vendor}_requests", db_path=shared_rate_budget, use_file_lock=True
-            )
-            self._limiter = Limiter(bucket)
-            self._shared = True
-        else:
-            self._shared = False
-            self._limiter = Limiter(InMemoryBucket(rates))
+        self._shared = bool(shared_rate_budget)
+        self._limiter = Limiter(open_bucket(vendor, rates, shared_rate_budget))
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "tap-cohorts"
         URLLIB3_REDACTION.register(secrets)
