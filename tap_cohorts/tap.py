@@ -23,6 +23,8 @@ class TapCohorts(Tap):
     """Cohort analytics from mobile marketing vendors; a vendor whose section is absent has no streams."""
 
     name = "tap-cohorts"
+    # The streams depend on the config (one set per configured vendor), so `--discover` validates it too.
+    dynamic_catalog = True
     message_writer_class = StateFlushingWriter
     capabilities = [
         TapCapabilities.CATALOG,

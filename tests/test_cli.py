@@ -59,6 +59,17 @@ def test_discover_lists_every_stream_with_its_key(sandbox: Sandbox, tmp_path: Pa
     assert sandbox.requests == []
 
 
+def test_discover_with_bad_config_names_the_key(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Meltano discovers before every run: bad config must fail there as clearly as in a sync."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**appsflyer_config(sandbox), "start_date": "not-a-date"}))
+    result = subprocess.run([TAP, "--config", str(path), "--discover"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "config['start_date']: 'not-a-date' is not a date (use YYYY-MM-DD)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sandbox.requests == []
+
+
 def test_a_sync_with_catalog_and_state(sandbox: Sandbox, tmp_path: Path) -> None:
     config = applovin_config(sandbox, start_date=days_ago(20), periods=[0], lookback_days=2)
     config_path = tmp_path / "config.json"

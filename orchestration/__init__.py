@@ -1,0 +1,1 @@
+"""Running the project's Meltano jobs under an orchestrator (optional: `pip install -e '.[orchestrator]'`)."""
