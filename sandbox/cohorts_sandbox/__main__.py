@@ -16,10 +16,17 @@ def main() -> None:
     parser.add_argument("--time-scale", type=float, default=1.0, help="0.01 runs rate-limit windows 100x faster")
     parser.add_argument("--applovin-countries", type=int, default=5)
     parser.add_argument("--appsflyer-cardinality", type=json.loads, default=None, help='e.g. {"pid": 4, "geo": 5}')
+    parser.add_argument(
+        "--braze-counts", type=json.loads, default=None, help='objects per kind, e.g. {"segments": 50000}'
+    )
     args = parser.parse_args()
     config = SandboxConfig(seed=args.seed, time_scale=args.time_scale, applovin_countries=args.applovin_countries)
     if args.appsflyer_cardinality:
         config.appsflyer_cardinality = args.appsflyer_cardinality
+    for kind, count in (args.braze_counts or {}).items():
+        if not hasattr(config, f"braze_{kind}"):
+            parser.error(f"--braze-counts: no Braze object kind {kind!r}")
+        setattr(config, f"braze_{kind}", int(count))
     sandbox = Sandbox(config, host=args.host, port=args.port)
     vendors = ", ".join(sorted(sandbox.simulators))
     print(f"cohorts-sandbox listening on http://{args.host}:{sandbox.port} (vendors: {vendors})", flush=True)

@@ -56,6 +56,7 @@ class BrazeSimulator:
         self.config = config
         self.exports: dict[str, Export] = {}
         self._lock = threading.Lock()
+        self._items: dict[tuple[str, bool, int], list] = {}
 
     def account(self, request: Request) -> str | None:
         return request.headers.get("authorization")
@@ -71,6 +72,13 @@ class BrazeSimulator:
             "events": self.config.braze_events,
             "products": self.config.braze_products,
         }[kind]
+        # Built once per size: a list of 50,000 segments is asked for page by page.
+        key = (kind, include_archived, count)
+        if key not in self._items:
+            self._items[key] = self._build_items(kind, include_archived, count)
+        return self._items[key]
+
+    def _build_items(self, kind: str, include_archived: bool, count: int) -> list:
         if kind == "events":
             return sorted(f"Event {i:04d}" for i in range(count))
         if kind == "products":

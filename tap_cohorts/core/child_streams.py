@@ -7,10 +7,10 @@ tens of thousands of Braze segments would mean as many SCHEMA messages, and targ
 
 from __future__ import annotations
 
-from singer_sdk import Stream
+from tap_cohorts.core.output import LeanRecordStream
 
 
-class SchemaOnce(Stream):
+class SchemaOnce(LeanRecordStream):
     """Writes the stream's SCHEMA message once per run."""
 
     _schema_written = False

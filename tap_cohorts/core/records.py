@@ -11,6 +11,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from singer_sdk import typing as th
@@ -150,10 +151,32 @@ class WideLayout:
         }
         for column, name in self.cohort_columns.items():
             base[name] = self._number(name, column, row.get(column))
-        for period, columns in self.period_columns.items():
-            values = {name: self._number(name, column, row.get(column)) for column, name in columns}
-            if any(value is not None for value in values.values()):
-                yield {**base, "period": period, **values}
+        for period, columns in self._period_plan:
+            record = base.copy()
+            record["period"] = period
+            present = False
+            for column, name, convert in columns:
+                value = row.get(column)
+                try:
+                    number = convert(value)
+                except ValueError:
+                    raise ValueError(f"column {column!r} holds {value!r}, which is not a number") from None
+                record[name] = number
+                if number is not None:
+                    present = True
+            if present:
+                yield record
+
+    @cached_property
+    def _period_plan(self) -> list[tuple[int, list[tuple[str, str, Callable[[Any], int | float | None]]]]]:
+        """Per period, its columns with their metric names and number parsers, worked out once per layout."""
+        return [
+            (
+                period,
+                [(column, name, to_integer if name in self.integer_fields else to_number) for column, name in cols],
+            )
+            for period, cols in self.period_columns.items()
+        ]
 
     def _number(self, name: str, column: str, value: Any) -> int | float | None:
         try:

@@ -15,19 +15,19 @@ from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_cohorts.core.config import VendorRuntime
 from tap_cohorts.core.errors import RowCapReached, VendorError
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
+from tap_cohorts.core.output import LeanRecordStream
 from tap_cohorts.core.windows import Window, first_cohort_date, plan_windows, utc_today
 
 if TYPE_CHECKING:
     from singer_sdk import Tap
 
 
-class WindowedStream(Stream):
+class WindowedStream(LeanRecordStream):
     """A cohort stream: subclasses say how to fetch one window; this class runs windows, caps and state."""
 
     replication_key = "cohort_date"
