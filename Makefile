@@ -10,5 +10,6 @@ test:  ## install, lint, type-check and run every test
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
 
-bench:  ## throughput, memory and backfills against their references (not part of the tests)
+bench:  ## throughput, memory, backfills and the peer against their references (not part of the tests)
+	.venv/bin/python -m pip install --quiet -e '.[bench]'
 	.venv/bin/python bench/run.py

@@ -16,6 +16,7 @@ def main() -> None:
     parser.add_argument("--time-scale", type=float, default=1.0, help="0.01 runs rate-limit windows 100x faster")
     parser.add_argument("--applovin-countries", type=int, default=5)
     parser.add_argument("--appsflyer-cardinality", type=json.loads, default=None, help='e.g. {"pid": 4, "geo": 5}')
+    parser.add_argument("--branch-cardinality", type=json.loads, default=None, help='e.g. {"data_country_code": 12}')
     parser.add_argument(
         "--braze-counts", type=json.loads, default=None, help='objects per kind, e.g. {"segments": 50000}'
     )
@@ -23,6 +24,8 @@ def main() -> None:
     config = SandboxConfig(seed=args.seed, time_scale=args.time_scale, applovin_countries=args.applovin_countries)
     if args.appsflyer_cardinality:
         config.appsflyer_cardinality = args.appsflyer_cardinality
+    if args.branch_cardinality:
+        config.branch_cardinality = args.branch_cardinality
     for kind, count in (args.braze_counts or {}).items():
         if not hasattr(config, f"braze_{kind}"):
             parser.error(f"--braze-counts: no Braze object kind {kind!r}")
