@@ -7,10 +7,10 @@ tens of thousands of Braze segments would mean as many SCHEMA messages, and targ
 
 from __future__ import annotations
 
-from tap_cohorts.core.output import LeanRecordStream
+from tap_cohorts.core.base_stream import TapStream
 
 
-class SchemaOnce(LeanRecordStream):
+class SchemaOnce(TapStream):
     """Writes the stream's SCHEMA message once per run."""
 
     _schema_written = False

@@ -12,6 +12,10 @@ import tempfile
 from collections.abc import Iterator
 from typing import IO
 
+import ijson
+
+from tap_cohorts.core.errors import MalformedBody
+
 
 def read_csv(binary: IO[bytes]) -> tuple[list[str], Iterator[dict[str, str]]]:
     """The header and a lazy iterator of rows as {column: value} from a UTF-8 CSV (BOM or not)."""
@@ -41,11 +45,11 @@ def count_csv_rows(binary: IO[bytes]) -> int:
     return max(rows, 0)
 
 
-SPOOL_MEMORY_BYTES = 16 * 1024 * 1024
+SPOOL_MEMORY_BYTES = 1024 * 1024
 
 
 def spool_body(chunks: Iterator[bytes]) -> tuple[IO[bytes], int]:
-    """A response body in a temporary file (in memory up to 16 MiB) and its number of newlines.
+    """A response body in a temporary file (in memory up to 1 MiB) and its number of newlines.
 
     Vendors with a row cap need the whole answer before the first record goes out (a capped answer is
     asked again in smaller windows); a file keeps memory flat however large the answer is.
@@ -57,3 +61,14 @@ def spool_body(chunks: Iterator[bytes]) -> tuple[IO[bytes], int]:
         spool.write(chunk)
     spool.seek(0)
     return spool, newlines  # type: ignore[return-value]
+
+
+def count_json_items(body: IO[bytes], prefix: str) -> int:
+    """The items at `prefix` of a JSON body (`item` for a top-level array), read whole once, leaving the body at
+    its start: a body cut short or malformed raises MalformedBody, so it is fetched again before any record."""
+    try:
+        count = sum(1 for _ in ijson.items(body, prefix))
+    except ijson.JSONError as exc:
+        raise MalformedBody(f"the response is not complete JSON: {exc}") from None
+    body.seek(0)
+    return count

@@ -17,17 +17,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
+from tap_cohorts.core.base_stream import TapStream
 from tap_cohorts.core.config import VendorRuntime
 from tap_cohorts.core.errors import RowCapReached, VendorError
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
-from tap_cohorts.core.output import LeanRecordStream
 from tap_cohorts.core.windows import Window, first_cohort_date, plan_windows, utc_today
 
 if TYPE_CHECKING:
     from singer_sdk import Tap
 
 
-class WindowedStream(LeanRecordStream):
+class WindowedStream(TapStream):
     """A cohort stream: subclasses say how to fetch one window; this class runs windows, caps and state."""
 
     replication_key = "cohort_date"
@@ -48,7 +48,6 @@ class WindowedStream(LeanRecordStream):
         self.totals = WindowStats()
         self.records_emitted = 0
         self.windows_synced = 0
-        self._logged_unknown_columns: set[str] = set()
         super().__init__(tap, schema=self.build_schema())
 
     # What a vendor stream provides.
@@ -167,17 +166,6 @@ class WindowedStream(LeanRecordStream):
                 stats.rate_limit_wait,
                 stats.job_wait,
                 time.monotonic() - started,
-            )
-
-    def log_unknown_columns(self, columns: Iterable[str]) -> None:
-        """Columns the tap does not know are logged once per stream, not dropped silently."""
-        new = [column for column in columns if column not in self._logged_unknown_columns]
-        if new:
-            self._logged_unknown_columns.update(new)
-            self.logger.warning(
-                "%s: the vendor sent columns this tap does not map, left out of the records: %s",
-                self.name,
-                ", ".join(new),
             )
 
     # State: one bookmark per partition, moved only by whole windows.

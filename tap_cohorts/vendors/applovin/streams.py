@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
+import ijson
 import requests
 
 from tap_cohorts.core.config import VendorRuntime
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
+from tap_cohorts.core.parsing import count_json_items, spool_body
 from tap_cohorts.core.records import WideLayout, cohort_schema
 from tap_cohorts.core.windowed_stream import WindowedStream
 from tap_cohorts.core.windows import Window
@@ -31,11 +34,24 @@ def period_column_parser(report: settings.Report) -> Callable[[str], tuple[str, 
     return parse
 
 
-def read_page(response: requests.Response) -> list[dict[str, Any]]:
-    payload = response.json()
-    if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
-        raise ValueError(f"expected a JSON object with a `results` list, got {str(payload)[:200]!r}")
-    return payload["results"]
+def read_page(response: requests.Response) -> tuple[IO[bytes], int]:
+    """A page spooled to a temporary file, and its number of rows, read whole once inside the retried call.
+
+    Pages hold up to 10,000 rows of a few hundred columns: parsed at once they take hundreds of MB, so the rows
+    are streamed from the spool afterwards; the count also proves the body complete before any record goes out.
+    """
+    body, _ = spool_body(response.iter_content(chunk_size=1 << 16))
+    try:
+        rows = count_json_items(body, "results.item")
+        if rows == 0:  # an empty page, or no `results` list at all
+            payload = json.load(body)
+            if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
+                raise ValueError(f"expected a JSON object with a `results` list, got {str(payload)[:200]!r}")
+    except BaseException:
+        body.close()
+        raise
+    body.seek(0)
+    return body, rows
 
 
 class AppLovinCohortStream(WindowedStream):
@@ -96,10 +112,9 @@ class AppLovinCohortStream(WindowedStream):
     ) -> Iterator[dict]:
         page_size = int(self.section.get("page_size") or settings.DEFAULT_PAGE_SIZE)
         params = self.request_params(window)
-        layout: WideLayout | None = None
         offset = 0
         while True:
-            page = self.client.call(
+            body, rows = self.client.call(
                 "GET",
                 self.report.path,
                 label=label,
@@ -107,18 +122,23 @@ class AppLovinCohortStream(WindowedStream):
                 params={**params, "limit": page_size, "offset": offset},
                 read=read_page,
             )
-            for row in page:
-                if layout is None:
-                    layout = WideLayout.from_header(
-                        row.keys(),
-                        date_column=settings.DATE_COLUMN,
-                        dimension_columns=self.dimensions,
-                        cohort_columns=settings.COHORT_COLUMNS,
-                        period_column=period_column_parser(self.report),
-                        integer_fields=["installs", *self.report.integer_metrics],
-                    )
-                    self.log_unknown_columns(layout.unknown_columns)
-                yield from layout.fold(row, {}, self.period_unit)
-            if len(page) < page_size:
+            with body:
+                yield from self._fold_page(body)
+            if rows < page_size:
                 return
             offset += page_size
+
+    def _fold_page(self, body: IO[bytes]) -> Iterator[dict]:
+        layout: WideLayout | None = None
+        for row in ijson.items(body, "results.item", use_float=True):
+            if layout is None:  # columns are read by name, from the page's first row
+                layout = WideLayout.from_header(
+                    row.keys(),
+                    date_column=settings.DATE_COLUMN,
+                    dimension_columns=self.dimensions,
+                    cohort_columns=settings.COHORT_COLUMNS,
+                    period_column=period_column_parser(self.report),
+                    integer_fields=["installs", *self.report.integer_metrics],
+                )
+                self.log_unknown_columns(layout.unknown_columns)
+            yield from layout.fold(row, {}, self.period_unit)

@@ -12,9 +12,10 @@ import requests
 from singer_sdk import typing as th
 
 from tap_cohorts.core.config import VendorRuntime
-from tap_cohorts.core.errors import MalformedBody, RowCapReached, VendorError
+from tap_cohorts.core.errors import RowCapReached, VendorError
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
 from tap_cohorts.core.jobs import JobTimeout, PollSchedule, download, is_transient, wait_for_job
+from tap_cohorts.core.parsing import count_json_items
 from tap_cohorts.core.records import cohort_schema, dimension_key, to_cohort_date, to_integer, to_number
 from tap_cohorts.core.windowed_stream import WindowedStream
 from tap_cohorts.core.windows import Window
@@ -25,14 +26,6 @@ if TYPE_CHECKING:
 
 BAND = re.compile(r"^(?:day|week|month)(\d+)$")
 ROW_FIELDS = frozenset({"measure", "metric", "users", "user", "cost", "per_user", "cumulative", "data"})
-
-
-def count_rows(result: IO[bytes]) -> int:
-    """The rows of an export file, read whole once: a file cut short raises MalformedBody (and is fetched again)."""
-    try:
-        return sum(1 for _ in ijson.items(result, "item"))
-    except ijson.JSONError as exc:
-        raise MalformedBody(f"the export file is not complete JSON: {exc}") from None
 
 
 def full_dimension(name: str, data_source: str) -> str | None:
@@ -180,7 +173,7 @@ class BranchCohortStream(WindowedStream):
                     f"branch: {label}: export job {job_id} {timeout}; raise config['branch']['job_timeout_seconds'] "
                     "or ask for fewer dimensions"
                 ) from None
-            return download(self.client, url, label, stats, count_rows)
+            return download(self.client, url, label, stats, lambda result: count_json_items(result, "item"))
         raise AssertionError("unreachable")
 
     def poll(self, job_id: str, label: RequestLabel, stats: WindowStats) -> tuple[str, str | None]:
