@@ -118,8 +118,9 @@ class BrazeListStream(BrazeStream):
         if not isinstance(item, dict):
             raise VendorError(f"braze: stream {self.name}: a list item is not an object: {str(item)[:200]}")
         fields = self.schema["properties"]
-        if len(item) != len(fields) or not fields.keys() >= item.keys():
-            self.log_unknown_columns(key for key in item if key not in fields)
+        if item.keys() == fields.keys():
+            return item
+        self.log_unknown_columns(key for key in item if key not in fields)
         return {name: item.get(name) for name in fields}
 
     def get_child_context(self, record: dict, context: Mapping[str, Any] | None) -> dict:
