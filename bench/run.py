@@ -195,7 +195,8 @@ def airbyte_counter(counts: dict[str, int], errors: list[str]) -> Callable[[byte
         error = (message.get("trace") or {}).get("error") or {}
         log = message.get("log") or {}
         if error.get("message"):
-            errors.append(str(error["message"]))
+            first_line = str(error["message"]).splitlines()[0]
+            errors.append(f"{first_line}: {error['internal_message']}" if error.get("internal_message") else first_line)
         elif log.get("level") in ("ERROR", "FATAL"):
             errors.append(str(log.get("message")))
 
@@ -596,7 +597,7 @@ def peer(report: Report) -> None:
             f"with {tap['rss_mb'] / theirs['rss_mb']:.2f}x the peak RSS",
         )
     )
-    first_error = series["errors"][0].splitlines()[0][:160] if series["errors"] else "none"
+    first_error = series["errors"][0].splitlines()[0][:200] if series["errors"] else "none"
     report.rows.append(
         (
             "peer's data-series streams (kpi_daily_new_users, segments_analytics)",
@@ -612,7 +613,7 @@ def plot(report: Report, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (speed, memory, backfill) = plt.subplots(1, 3, figsize=(17, 5))
+    figure, (speed, memory, backfill) = plt.subplots(1, 3, figsize=(18, 5.5), layout="constrained")
     names = [name for name, _, _ in report.throughput]
     positions = range(len(names))
     speed.bar([p - 0.2 for p in positions], [t for _, t, _ in report.throughput], 0.4, label="tap-cohorts")
@@ -620,7 +621,8 @@ def plot(report: Report, path: Path) -> None:
     speed.set_xticks(list(positions), names, rotation=20, ha="right")
     speed.set_ylabel("records per second")
     speed.set_title("Throughput")
-    speed.legend()
+    speed.set_ylim(0, 1.25 * max(max(t, r) for _, t, r in report.throughput))
+    speed.legend(loc="upper right")
     memory.barh([name for name, _ in report.memory], [mb for _, mb in report.memory])
     memory.set_xlabel("peak RSS (MB)")
     memory.set_title("Peak memory")
@@ -629,9 +631,8 @@ def plot(report: Report, path: Path) -> None:
     backfill.bar([i + 0.2 for i in range(len(vendors))], [b for _, _, b in report.backfills], 0.4, label="bound")
     backfill.set_xticks(list(range(len(vendors))), vendors)
     backfill.set_ylabel("seconds (10x clock)")
-    backfill.set_title("24-month backfill against the rate-limit bound")
+    backfill.set_title("24-month backfills against their bounds")
     backfill.legend()
-    figure.tight_layout()
     figure.savefig(path, dpi=90)
 
 
