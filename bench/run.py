@@ -194,9 +194,10 @@ def airbyte_counter(counts: dict[str, int], errors: list[str]) -> Callable[[byte
             counts[stream] = counts.get(stream, 0) + 1
         error = (message.get("trace") or {}).get("error") or {}
         log = message.get("log") or {}
-        if error.get("message"):
+        if error.get("message"):  # a TRACE error carries the cause: it goes before any logged error
             first_line = str(error["message"]).splitlines()[0]
-            errors.append(f"{first_line}: {error['internal_message']}" if error.get("internal_message") else first_line)
+            cause = f": {error['internal_message']}" if error.get("internal_message") else ""
+            errors.insert(sum(1 for e in errors if e.startswith("trace: ")), f"trace: {first_line}{cause}")
         elif log.get("level") in ("ERROR", "FATAL"):
             errors.append(str(log.get("message")))
 
