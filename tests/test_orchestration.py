@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -29,6 +32,21 @@ def test_every_meltano_job_and_schedule_is_a_dagster_one(definitions: dg.Definit
     schedules = {s.name: (s.job_name, s.cron_schedule) for s in repository.schedule_defs}
     assert schedules["daily_cohorts_to_postgres"] == ("cohorts_to_postgres", "0 0 * * *")
     assert schedules["daily_cohorts_branch_to_postgres"] == ("cohorts_branch_to_postgres", "0 6 * * *")
+
+
+def test_the_documented_dagster_command_loads_the_file(tmp_path: Path) -> None:
+    """`dagster dev -f orchestration/dagster_definitions.py` loads the file the same way as this command."""
+    dagster = Path(sys.executable).with_name("dagster")
+    result = subprocess.run(
+        [str(dagster), "definitions", "validate", "-f", "orchestration/dagster_definitions.py"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, "DAGSTER_HOME": str(tmp_path), "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'm.db'}"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "All code locations passed validation" in result.stderr + result.stdout
 
 
 @pytest.mark.e2e
