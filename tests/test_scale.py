@@ -4,6 +4,7 @@ the vendor never answers 429 and the wall time stays near what the account's lim
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from cohorts_sandbox import Sandbox
+from tap_cohorts.core.http import RateLimit, VendorClient, WindowStats
 from tests.helpers import days_ago
 from tests.postgres_server import PostgresServer
 from tests.test_branch import SCALED_LIMITS, branch_config
@@ -83,3 +85,29 @@ def test_without_a_shared_budget_the_vendor_has_to_refuse(sandbox: Sandbox, tmp_
     """The reason for the shared budget: separate budgets overrun the account (and cost retries)."""
     run_parallel(sandbox, tmp_path, None)
     assert [r for r in sandbox.requests_to("branch") if r.status == 429]
+
+
+def test_one_place_holds_one_budget_per_account(tmp_path: Path) -> None:
+    """Clients of one account share the budget in the file; another account's client has its own in it."""
+    budget = str(tmp_path / "budget.sqlite")
+    limits = [RateLimit(1, 2.0)]
+
+    def client(token: str) -> VendorClient:
+        return VendorClient(
+            vendor="branch",
+            base_url="http://127.0.0.1:9",
+            rate_limits=limits,
+            shared_rate_budget=budget,
+            secrets=[token],
+            hints={},
+            logger=logging.getLogger("test"),
+        )
+
+    first, same_account, other_account = client("token-a" * 4), client("token-a" * 4), client("token-b" * 4)
+    waits = []
+    for each in (first, other_account, same_account):
+        stats = WindowStats()
+        each.wait_for_budget(stats)
+        waits.append(stats.rate_limit_wait)
+    assert waits[0] < 0.5 and waits[1] < 0.5  # a first request of each account goes at once
+    assert waits[2] > 1.0  # the second request of account A waits for A's window, from another client

@@ -7,6 +7,7 @@ process on the machine; a `postgresql://` URL puts it in a PostgreSQL table, sha
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 from urllib.parse import urlsplit
@@ -45,8 +46,15 @@ def budget_secrets(where: str | None) -> list[str]:
     return [password] if password else []
 
 
-def open_bucket(vendor: str, rates: list[Rate], where: str | None) -> AbstractBucket:
-    """The bucket holding `vendor`'s recent requests: one per vendor account, keyed by the vendor's name."""
+def account_budget_name(vendor: str, credentials: list[str]) -> str:
+    """One budget per vendor account: named by the vendor and a digest of the account's credential, so two
+    accounts given the same place never throttle each other (the digest does not reveal the credential)."""
+    digest = hashlib.sha256("\0".join(credentials).encode()).hexdigest()[:12]
+    return f"{vendor}_{digest}"
+
+
+def open_bucket(name: str, rates: list[Rate], where: str | None) -> AbstractBucket:
+    """The bucket holding one account's recent requests, in memory or in the shared place `where`."""
     if not where:
         return InMemoryBucket(rates)
     if is_postgres(where):
@@ -54,5 +62,5 @@ def open_bucket(vendor: str, rates: list[Rate], where: str | None) -> AbstractBu
         from pyrate_limiter import PostgresBucket
 
         pool = ConnectionPool(where, min_size=1, max_size=2, open=True)
-        return PostgresBucket(pool, f"tap_cohorts_{vendor}", rates)
-    return SQLiteBucket.init_from_file(rates, table=f"{vendor}_requests", db_path=where, use_file_lock=True)
+        return PostgresBucket(pool, f"tap_cohorts_{name}", rates)
+    return SQLiteBucket.init_from_file(rates, table=f"requests_{name}", db_path=where, use_file_lock=True)

@@ -21,7 +21,7 @@ import backoff
 import requests
 from pyrate_limiter import Duration, Limiter, Rate
 
-from tap_cohorts.core.budget import budget_secrets, open_bucket
+from tap_cohorts.core.budget import account_budget_name, budget_secrets, open_bucket
 from tap_cohorts.core.errors import MalformedBody, VendorError
 from tap_cohorts.core.windows import Window
 
@@ -177,7 +177,8 @@ class VendorClient:
         self.vendor = vendor
         self.base_url = base_url.rstrip("/")
         self.rate_limits = rate_limits
-        secrets = [*secrets, *budget_secrets(shared_rate_budget)]
+        credentials = list(secrets)
+        secrets = [*credentials, *budget_secrets(shared_rate_budget)]
         self.redact = Redactor(secrets)
         self.hints = dict(hints)
         self.timeout = timeout
@@ -188,7 +189,7 @@ class VendorClient:
         self._auth_params = dict(auth_params or {})
         rates = [Rate(limit.requests, int(limit.seconds * Duration.SECOND)) for limit in rate_limits]
         self._shared = bool(shared_rate_budget)
-        self._limiter = Limiter(open_bucket(vendor, rates, shared_rate_budget))
+        self._limiter = Limiter(open_bucket(account_budget_name(vendor, credentials), rates, shared_rate_budget))
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "tap-cohorts"
         URLLIB3_REDACTION.register(secrets)
