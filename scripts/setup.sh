@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
 # Set up everything the demo and the tests need: a virtualenv with the tap, the sandbox, Meltano and the
-# dev tools, then the Meltano plugins (defined inline in meltano.yml, so no Hub is needed). The end-to-end
-# tests also need PostgreSQL's server binaries: installed from Debian's packages when missing (as root).
+# dev tools, then the Meltano plugins (defined inline in meltano.yml, so no Hub is needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[dev,orchestrator]' -e ./sandbox
 .venv/bin/meltano install >/dev/null
+# The end-to-end tests start their own PostgreSQL and Redis servers: install them from Debian's packages if missing.
+missing=()
 if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && ! command -v pg_ctl >/dev/null; then
+  missing+=(postgresql)
+fi
+if ! command -v redis-server >/dev/null; then
+  missing+=(redis-server)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "PostgreSQL server binaries (pg_ctl) are missing: install PostgreSQL for the end-to-end tests" >&2
+    echo "missing for the end-to-end tests: ${missing[*]} (install them with your package manager)" >&2
   fi
 fi

@@ -101,8 +101,8 @@ CASES = [
     (("braze", "rate_limits"), [{"requests": 5}], ["'seconds' is a required property"]),
     (
         ("appsflyer", "shared_rate_budget"),
-        "redis://budget.internal:6379/0",
-        ["config['appsflyer']['shared_rate_budget']", "redis:// is not a budget backend"],
+        "memcached://budget.internal:11211",
+        ["config['appsflyer']['shared_rate_budget']", "memcached:// is not a budget backend"],
     ),
     (
         ("appsflyer", "shared_rate_budget"),

@@ -18,6 +18,7 @@ from cohorts_sandbox import Sandbox
 from tap_cohorts.core.http import RateLimit, VendorClient, WindowStats
 from tests.helpers import days_ago
 from tests.postgres_server import PostgresServer
+from tests.redis_server import running_redis
 from tests.test_branch import SCALED_LIMITS, branch_config
 
 TAP = os.path.join(os.path.dirname(sys.executable), "tap-cohorts")
@@ -79,6 +80,14 @@ def test_parallel_processes_share_one_budget_in_postgresql(
         url = f"postgresql://{server.user}:{server.password}@{server.host}:{server.port}/{name}"
         elapsed = run_parallel(sandbox, tmp_path, url)
     check_one_budget(sandbox, elapsed, "PostgreSQL")
+
+
+@pytest.mark.e2e
+def test_parallel_processes_share_one_budget_in_redis(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The other budget for several machines: a sorted set in Redis."""
+    with running_redis() as url:
+        elapsed = run_parallel(sandbox, tmp_path, url)
+    check_one_budget(sandbox, elapsed, "Redis")
 
 
 def test_without_a_shared_budget_the_vendor_has_to_refuse(sandbox: Sandbox, tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """Where a vendor's request budget lives, from the `shared_rate_budget` setting.
 
 Unset, the budget is this process's own. A file path puts it in a SQLite file under a file lock, shared by every
-process on the machine; a `postgresql://` URL puts it in a PostgreSQL table, shared by processes on any machine
-(the server's clock is the one clock). The buckets are pyrate-limiter's; this module only picks one.
+process on the machine; a `postgresql://` URL puts it in a PostgreSQL table (the server's clock is the one clock)
+and a `redis://` URL in a Redis sorted set (each process's clock: keep the machines on NTP), shared by processes on
+any machine. The buckets are pyrate-limiter's; this module only picks one.
 """
 
 from __future__ import annotations
@@ -15,23 +16,28 @@ from urllib.parse import urlsplit
 from pyrate_limiter import AbstractBucket, InMemoryBucket, Rate, SQLiteBucket
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")
-POSTGRES_EXTRA = "tap-cohorts[postgres-budget]"
-
-
-def is_postgres(where: str) -> bool:
-    return urlsplit(where).scheme in POSTGRES_SCHEMES
+REDIS_SCHEMES = ("redis", "rediss")
+# What each shared backend needs installed: (its name, the modules, the extra that brings them).
+BACKENDS = {
+    **{
+        scheme: ("PostgreSQL", ("psycopg", "psycopg_pool"), "tap-cohorts[postgres-budget]")
+        for scheme in POSTGRES_SCHEMES
+    },
+    **{scheme: ("Redis", ("redis",), "tap-cohorts[redis-budget]") for scheme in REDIS_SCHEMES},
+}
 
 
 def budget_problem(where: str) -> str | None:
     """Why `where` cannot hold a budget, or None."""
     scheme = urlsplit(where).scheme
-    if scheme in POSTGRES_SCHEMES:
-        missing = [name for name in ("psycopg", "psycopg_pool") if importlib.util.find_spec(name) is None]
+    if scheme in BACKENDS:
+        backend, modules, extra = BACKENDS[scheme]
+        missing = [name for name in modules if importlib.util.find_spec(name) is None]
         if missing:
-            return f"a PostgreSQL budget needs {' and '.join(missing)}: install {POSTGRES_EXTRA}"
+            return f"a {backend} budget needs {' and '.join(missing)}: install {extra}"
         return None
     if "://" in where:
-        return f"{scheme}:// is not a budget backend; give a SQLite file path or a postgresql:// URL"
+        return f"{scheme}:// is not a budget backend; give a SQLite file path, a postgresql:// or a redis:// URL"
     folder = os.path.dirname(os.path.abspath(where))
     if not os.path.isdir(folder):
         return f"the folder {folder} does not exist"
@@ -40,7 +46,7 @@ def budget_problem(where: str) -> str | None:
 
 def budget_secrets(where: str | None) -> list[str]:
     """The parts of `where` that must never be logged (a database password)."""
-    if not where or not is_postgres(where):
+    if not where or urlsplit(where).scheme not in BACKENDS:
         return []
     password = urlsplit(where).password
     return [password] if password else []
@@ -57,7 +63,13 @@ def open_bucket(name: str, rates: list[Rate], where: str | None) -> AbstractBuck
     """The bucket holding one account's recent requests, in memory or in the shared place `where`."""
     if not where:
         return InMemoryBucket(rates)
-    if is_postgres(where):
+    scheme = urlsplit(where).scheme
+    if scheme in REDIS_SCHEMES:
+        from pyrate_limiter import RedisBucket
+        from redis import Redis
+
+        return RedisBucket.init(rates, Redis.from_url(where), f"tap_cohorts:{name}")
+    if scheme in POSTGRES_SCHEMES:
         from psycopg_pool import ConnectionPool
         from pyrate_limiter import PostgresBucket
 

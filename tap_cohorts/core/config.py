@@ -71,9 +71,9 @@ def vendor_properties(*, base_url: str, rate_limits: list[RateLimit]) -> list[th
             "shared_rate_budget",
             th.StringType,
             description="Where this vendor's request budget lives when several processes use one account: a "
-            "SQLite file path (processes on one machine) or a postgresql:// URL (several machines; needs "
-            "tap-cohorts[postgres-budget]). The processes of one account given the same place draw from one "
-            "budget. Default: this process's own.",
+            "SQLite file path (processes on one machine), or a postgresql:// or redis:// URL (several machines; "
+            "needs tap-cohorts[postgres-budget] or [redis-budget]). The processes of one account given the same "
+            "place draw from one budget. Default: this process's own.",
             secret=True,
         ),
         th.Property("request_timeout", th.NumberType, default=300, description="Seconds to wait for a response."),
