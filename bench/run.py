@@ -1,7 +1,8 @@
-"""The benchmark: throughput and memory of big syncs against a raw baseline, backfills against the rate-limit
-bound, and a daily incremental run. Prints a table and writes it to bench/results/latest.md.
+"""The benchmark: throughput and memory of big syncs against raw loops, backfills against the rate-limit bound,
+a daily incremental run, and the Braze peer against a plain loop. Prints a table and writes it to
+bench/results/latest.md, with a plot in bench/results/latest.png.
 
-Run: `make bench` (or `.venv/bin/python bench/run.py`). It starts its own sandbox on a free port.
+Run: `make bench`. It starts its own sandboxes on free ports; the peer's virtualenv is kept in bench/work/.
 """
 
 from __future__ import annotations
@@ -242,24 +243,6 @@ def braze_tap_config(sandbox: SandboxProcess) -> dict:
     }
 
 
-def braze_lists_catalog(config: dict) -> dict:
-    """The tap's catalog with only the three list streams selected (their child streams deselected)."""
-    folder = Path(tempfile.mkdtemp())
-    (folder / "config.json").write_text(json.dumps(config))
-    discovered = subprocess.run(
-        [str(BIN / "tap-cohorts"), "--config", str(folder / "config.json"), "--discover"],
-        capture_output=True,
-        check=True,
-    )
-    catalog = json.loads(discovered.stdout)
-    wanted = {f"braze_{name}" for name in BRAZE_LISTS}
-    for stream in catalog["streams"]:
-        for entry in stream["metadata"]:
-            if entry["breadcrumb"] == []:
-                entry["metadata"]["selected"] = stream["tap_stream_id"] in wanted
-    return catalog
-
-
 def plain_braze_lists(url: str) -> dict:
     """The same lists by a plain requests + json loop, written as JSON lines to /dev/null: the reference."""
     session = requests.Session()
@@ -403,7 +386,7 @@ class Report:
         self.memory.append((f"{stream} ({tap['records']:,})", tap["rss_mb"]))
 
 
-def throughput_and_memory(report: Report) -> dict:
+def throughput_and_memory(report: Report) -> None:
     """1 and 2: big syncs of three streams against plain loops over the same responses; memory at 1M and 100k."""
     sandbox = SandboxProcess(
         appsflyer_cardinality={"pid": 8, "c": 5, "geo": 10},  # 400 cohorts a day
@@ -484,7 +467,6 @@ def throughput_and_memory(report: Report) -> dict:
         )
     finally:
         sandbox.stop()
-    return tap
 
 
 def backfills(report: Report) -> None:

@@ -173,14 +173,17 @@ class WideLayout:
         return [
             (
                 period,
-                [(column, name, to_integer if name in self.integer_fields else to_number) for column, name in cols],
+                [(column, name, self._parser(name)) for column, name in cols],
             )
             for period, cols in self.period_columns.items()
         ]
 
+    def _parser(self, name: str) -> Callable[[Any], int | float | None]:
+        return to_integer if name in self.integer_fields else to_number
+
     def _number(self, name: str, column: str, value: Any) -> int | float | None:
         try:
-            return to_integer(value) if name in self.integer_fields else to_number(value)
+            return self._parser(name)(value)
         except ValueError:
             raise ValueError(f"column {column!r} holds {value!r}, which is not a number") from None
 
