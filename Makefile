@@ -1,11 +1,14 @@
 # The README's two commands.
-.PHONY: demo test lint bench
+.PHONY: demo test test-dates lint bench
 
 demo:  ## install, start the sandbox, meltano run tap-cohorts target-duckdb, show what landed
 	bash scripts/demo.sh
 
 test:  ## install, lint, type-check and run every test
 	bash scripts/test.sh
+
+test-dates:  ## the date-sensitive tests as if today were each of several days (month, year, leap-day, DST edges)
+	bash scripts/test_dates.sh
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy

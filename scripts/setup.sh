@@ -7,13 +7,18 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[dev,orchestrator]' -e ./sandbox
 .venv/bin/meltano install >/dev/null
-# The end-to-end tests start their own PostgreSQL and Redis servers: install them from Debian's packages if missing.
+# The end-to-end tests start their own PostgreSQL and Redis servers, and the date runs need libfaketime: install
+# them from Debian's packages if missing.
 missing=()
 if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && ! command -v pg_ctl >/dev/null; then
   missing+=(postgresql)
 fi
 if ! command -v redis-server >/dev/null; then
   missing+=(redis-server)
+fi
+# libfaketime moves the clock of the processes the tests start when they run as another day (make test-dates).
+if ! ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1; then
+  missing+=(faketime)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

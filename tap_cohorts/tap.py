@@ -7,7 +7,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 
-from tap_cohorts.core.config import common_problems, top_level_properties
+from tap_cohorts.core.config import common_problems, redact_config_secrets, secret_problems, top_level_properties
 from tap_cohorts.core.output import StateFlushingWriter
 from tap_cohorts.core.vendor import Vendor
 from tap_cohorts.vendors.adjust import VENDOR as ADJUST
@@ -37,15 +37,22 @@ class TapCohorts(Tap):
     config_jsonschema = th.PropertiesList(*top_level_properties(), *(vendor.section for vendor in VENDORS)).to_dict()
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """The schema's checks, then the rules a JSON schema cannot state, all reported at once.
+        """The schema's checks and the rules a JSON schema cannot state, all reported at once, with every secret
+        hidden (a type error quotes the value it refused).
 
         The SDK runs this before it builds any stream, so bad config never reaches a request.
         """
-        problems = super()._validate_config(raise_errors=raise_errors)
-        problems += common_problems(self.config)
+        schema_problems = super()._validate_config(raise_errors=False)
+        problems = list(schema_problems) + common_problems(self.config)
         for vendor in VENDORS:
             if isinstance(self.config.get(vendor.name), dict):
-                problems += vendor.validate(self.config)
+                problems += secret_problems(self.config, vendor.name, vendor.secret_key)
+                try:
+                    problems += vendor.validate(self.config)
+                except (TypeError, ValueError, AttributeError, KeyError):
+                    if not schema_problems:
+                        raise  # a rule that cannot read a value the schema accepted is a bug of ours
+        problems = [redact_config_secrets(self.config, VENDORS)(problem) for problem in problems]
         if problems and raise_errors:
             raise ConfigValidationError("Config validation failed", errors=problems)
         return problems

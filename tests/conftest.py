@@ -1,11 +1,44 @@
 from __future__ import annotations
 
+import datetime as dt
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from cohorts_sandbox import Sandbox, SandboxConfig
+from tests.clock import LIBFAKETIME, TODAY_VARIABLE, move_child_clocks, travel_moment
 from tests.postgres_server import PostgresServer, running_postgres
+
+TRAVEL_KEY = pytest.StashKey[dt.datetime]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before any test module is imported (tests.helpers reads today once): if COHORTS_TODAY is set, travel
+    this process's clock there with time-machine (the in-process sandbox and tap see that day) and every child
+    process's with libfaketime, by one offset, so all of them agree to the second."""
+    value = os.environ.get(TODAY_VARIABLE)
+    if not value:
+        return
+    import time_machine
+
+    try:
+        moment = travel_moment(value)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    move_child_clocks(round((moment - dt.datetime.now(dt.timezone.utc)).total_seconds()))
+    traveller = time_machine.travel(moment, tick=True)
+    traveller.start()
+    config.add_cleanup(traveller.stop)
+    config.stash[TRAVEL_KEY] = moment
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    moment = config.stash.get(TRAVEL_KEY, None)
+    if moment is None:
+        return f"today: {dt.datetime.now(dt.timezone.utc).date()} (the real date; {TODAY_VARIABLE} moves it)"
+    children = "moved by libfaketime" if LIBFAKETIME.exists() else "NOT moved (install Debian's faketime)"
+    return f"today: {moment.date()} ({TODAY_VARIABLE}={os.environ[TODAY_VARIABLE]}; child processes {children})"
 
 
 @pytest.fixture

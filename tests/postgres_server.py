@@ -18,6 +18,8 @@ from pathlib import Path
 
 from pytest_postgresql.janitor import DatabaseJanitor
 
+from tests.clock import real_clock_env
+
 SEARCH = [f"/usr/lib/postgresql/{version}/bin" for version in (15, 16, 17, 18)]
 
 
@@ -65,14 +67,16 @@ def running_postgres() -> Iterator[PostgresServer]:
     data, log = folder / "data", folder / "server.log"
     port = free_port()
     subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
-                   check=True, capture_output=True)  # fmt: skip
+                   check=True, capture_output=True, env=real_clock_env())  # fmt: skip
     options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
     subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "start"],
-                   check=True, capture_output=True)  # fmt: skip
+                   check=True, capture_output=True, env=real_clock_env())  # fmt: skip
     try:
         yield PostgresServer("127.0.0.1", port)
     finally:
         subprocess.run(
-            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
+            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+            env=real_clock_env(),
         )
         shutil.rmtree(folder, ignore_errors=True)

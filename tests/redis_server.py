@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 import redis
 
+from tests.clock import real_clock_env
 from tests.postgres_server import free_port
 
 
@@ -22,6 +23,7 @@ def running_redis() -> Iterator[str]:
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=real_clock_env(),
     )
     url = f"redis://127.0.0.1:{port}/0"
     try:

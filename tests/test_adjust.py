@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 
 import pytest
@@ -12,6 +13,8 @@ from cohorts_sandbox.adjust import APPS, TRACKERS, Query
 from tap_cohorts.vendors.adjust.flatten import flatten
 from tap_cohorts.vendors.adjust.streams import kpi_column
 from tests.helpers import days_ago, run_tap
+
+pytestmark = pytest.mark.dates
 
 TOKEN = "adjust-sandbox-token"
 APP_A, APP_B = "abc123def4", "3fdwnag4ec"
@@ -173,6 +176,32 @@ def test_week_cohorts_are_asked_in_whole_weeks(sandbox: Sandbox) -> None:
     )
     stored = next(r for r in records if r["cohort_date"] == week.isoformat() and r["period"] == 0)
     assert [stored[kpi_column(k)] for k in KPIS] == whole
+
+
+def test_month_cohorts_are_asked_in_whole_months(sandbox: Sandbox) -> None:
+    start = days_ago(100)
+    run = run_tap(adjust_config(sandbox, start_date=start, cohort_period="month"))
+    requests = [r for r in sandbox.requests_to("adjust") if "period" in r.query]
+    windows = [
+        (dt.date.fromisoformat(r.query["start_date"][0]), dt.date.fromisoformat(r.query["end_date"][0]))
+        for r in requests
+    ]
+    # one calendar month a window (28 to 31 days), from the month holding start_date to today
+    assert windows[0][0] == start.replace(day=1) and windows[-1][1] == days_ago(0)
+    for (first, last), (following, _) in itertools.pairwise(windows):
+        assert first.day == 1 and following == last + dt.timedelta(days=1) and following.day == 1
+    assert windows[-1][0] == days_ago(0).replace(day=1)
+    records = run.records("adjust_cohorts")
+    assert {r["period_unit"] for r in records} == {"month"}
+    assert {r["cohort_date"] for r in records} == {first.isoformat() for first, _ in windows}
+    # every complete month is stored whole: the same values as one request for that month alone
+    simulator = sandbox.simulators["adjust"]
+    for first, last in windows[:-1]:
+        whole = simulator.kpi_values(
+            Query((APP_A,), None, tuple(KPIS), first, last, (), "month"), {"app": APP_A, "date": first, "period": 0}
+        )
+        stored = next(r for r in records if r["cohort_date"] == first.isoformat() and r["period"] == 0)
+        assert [stored[kpi_column(k)] for k in KPIS] == whole
 
 
 def test_state_and_lookback_per_app(sandbox: Sandbox) -> None:

@@ -12,6 +12,8 @@ from cohorts_sandbox import Sandbox
 from tap_cohorts.vendors.applovin.settings import LONG_PERIODS, SHORT_PERIODS
 from tests.helpers import APPLOVIN_KEY, applovin_config, days_ago, run_tap
 
+pytestmark = pytest.mark.dates
+
 KEY = ["cohort_date", "dimension_key", "period"]
 STREAMS = {
     "applovin_cohort_revenue": "/maxCohort",

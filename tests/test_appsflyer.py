@@ -12,6 +12,8 @@ from cohorts_sandbox import Fault, Sandbox
 from cohorts_sandbox.appsflyer import Query
 from tests.helpers import AF_TOKEN, appsflyer_config, days_ago, run_tap
 
+pytestmark = pytest.mark.dates
+
 STREAM = "appsflyer_cohorts"
 KEY = ["app_id", "cohort_type", "kpi", "aggregation_type", "cohort_date", "dimension_key", "period"]
 FUNCTION_COLUMNS = {

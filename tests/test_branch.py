@@ -15,6 +15,8 @@ from cohorts_sandbox.branch import Query
 from tap_cohorts.vendors.branch.streams import full_dimension
 from tests.helpers import days_ago, run_tap
 
+pytestmark = pytest.mark.dates
+
 TOKEN = "branch-sandbox-access-token"
 ORG = "org-sandbox"
 INSTALL, REENGAGEMENT = "branch_install_cohorts", "branch_reengagement_cohorts"

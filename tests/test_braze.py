@@ -9,6 +9,8 @@ import pytest
 from cohorts_sandbox import Fault, Sandbox
 from tests.helpers import days_ago, run_tap
 
+pytestmark = pytest.mark.dates
+
 KEY = "braze-sandbox-api-key"
 GROUP = "ag-sandbox"
 

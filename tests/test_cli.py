@@ -8,8 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from cohorts_sandbox import Sandbox
 from tests.helpers import applovin_config, appsflyer_config, days_ago
+
+pytestmark = pytest.mark.dates
 
 ROOT = Path(__file__).resolve().parent.parent
 TAP = os.path.join(os.path.dirname(sys.executable), "tap-cohorts")

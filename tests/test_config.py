@@ -15,6 +15,8 @@ from cohorts_sandbox import Sandbox
 from tap_cohorts.tap import TapCohorts
 from tests.helpers import applovin_config, appsflyer_config
 
+pytestmark = pytest.mark.dates
+
 
 def base(sandbox: Sandbox) -> dict:
     config = appsflyer_config(sandbox, start_date="2026-01-01")
@@ -27,6 +29,9 @@ def base(sandbox: Sandbox) -> dict:
     }
     config["braze"] = {"api_key": "braze-config-test-key", "base_url": sandbox.url("braze")}
     return config
+
+
+SECRETS = {"api_key", "api_token", "access_token"}
 
 
 def with_change(config: dict, path: tuple, value: object) -> dict:
@@ -81,7 +86,17 @@ CASES = [
     (("applovin", "periods"), [0, 8], ["config['applovin']['periods']", "8", "not a period MAX reports"]),
     (("applovin", "columns"), ["region"], ["'region' is not one of", "config['applovin']['columns'][0]"]),
     (("applovin", "page_size"), 0, ["config['applovin']['page_size']", "1 or more"]),
-    (("applovin", "api_key"), 12345, ["12345 is not of type 'string'", "config['applovin']['api_key']"]),
+    # A secret's value is never shown, not even in the schema's type error (which quotes it).
+    (("applovin", "api_key"), 12345, ["*** is not of type 'string'", "config['applovin']['api_key']"]),
+    (("applovin", "api_key"), "k3y-from-a-file\n", ["config['applovin']['api_key']: starts or ends with whitespace"]),
+    (("adjust", "api_token"), " tok\ten", ["config['adjust']['api_token']: starts or ends with whitespace"]),
+    (("appsflyer", "api_token"), "", ["config['appsflyer']['api_token']: is empty"]),
+    (
+        ("adjust", "base_url"),
+        "ftp://dash.adjust.com",
+        ["config['adjust']['base_url']: 'ftp://dash.adjust.com' is not an"],
+    ),
+    (("braze", "base_url"), "not-a-url", ["config['braze']['base_url']: 'not-a-url' is not an http:// or https://"]),
     (("adjust", "kpis"), [], ["config['adjust']['kpis']: an empty list"]),
     (
         ("adjust", "kpis"),
@@ -126,7 +141,17 @@ def test_bad_config_fails_before_any_request_naming_the_key(
     errors = "\n".join(raised.value.errors)
     for fragment in expected:
         assert fragment in errors
+    if path[-1] in SECRETS and value:
+        assert str(value).strip() not in errors
     assert sandbox.requests == []
+
+
+def test_a_schema_error_does_not_hide_the_rule_errors(sandbox: Sandbox) -> None:
+    config = with_change(with_change(base(sandbox), ("applovin", "api_key"), 12345), ("appsflyer", "kpis"), [])
+    with pytest.raises(ConfigValidationError) as raised:
+        TapCohorts(config=config)
+    errors = "\n".join(raised.value.errors)
+    assert "config['applovin']['api_key']" in errors and "config['appsflyer']['kpis']: an empty list" in errors
 
 
 def test_unified_cohorts_have_no_uninstalls(sandbox: Sandbox) -> None:

@@ -15,6 +15,8 @@ from cohorts_sandbox import Fault, Sandbox
 from tests.helpers import APPLOVIN_KEY, applovin_config, appsflyer_config, days_ago, run_tap
 from tests.test_appsflyer import STREAM, by_key, expected_records
 
+pytestmark = pytest.mark.dates
+
 START, END = days_ago(33), days_ago(29)  # windows 33..31, 30, 29
 
 

@@ -8,6 +8,8 @@ from tap_cohorts.core.parsing import count_csv_rows, read_csv
 from tap_cohorts.core.records import WideLayout, dimension_key, to_integer, to_number
 from tap_cohorts.vendors.appsflyer.streams import period_column_parser
 
+pytestmark = pytest.mark.dates
+
 
 def test_numbers_that_arrive_as_strings_leave_as_numbers() -> None:
     assert to_number("12") == 12 and isinstance(to_number("12"), int)

@@ -20,6 +20,8 @@ from tests.test_branch import branch_config
 from tests.test_braze import KEY as BRAZE_KEY
 from tests.test_braze import braze_config
 
+pytestmark = pytest.mark.dates
+
 
 @dataclass(frozen=True)
 class Vendor:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cohorts_sandbox import Fault, Sandbox
 from tests.helpers import applovin_config, appsflyer_config, days_ago, run_tap
 from tests.test_appsflyer import KEY, STREAM, by_key, expected_records
+
+pytestmark = pytest.mark.dates
+
+# What a revision of the sandbox changes in every appsflyer_cohorts record (the sessions KPI).
+MEASURES = {"users", "cost", "ecpi", "count", "rate", "unique_users"}
 
 
 def bookmark(state: dict, stream: str = STREAM) -> str:
@@ -64,11 +71,14 @@ def test_an_interrupted_run_resumes_without_gaps(sandbox: Sandbox) -> None:
 def test_resynced_rows_keep_their_primary_key_and_take_the_new_values(sandbox: Sandbox) -> None:
     config = appsflyer_config(sandbox, start_date=days_ago(40), lookback_days=10)
     first = run_tap(config)
+    first_truth = expected_records(sandbox, days_ago(40), days_ago(1))
     sandbox.config.revision = 1  # cohorts mature between two daily runs
     second = run_tap(config, state=first.final_state)
     before, after = by_key(first.records(STREAM)), by_key(second.records(STREAM))
-    resynced = {k for k in after if k[4] >= days_ago(11).isoformat()}
-    assert resynced == set(after)
-    assert resynced <= set(before)
-    assert all(after[k]["users"] != before[k]["users"] for k in resynced)
+    assert before == first_truth
+    # The second run re-syncs exactly the lookback, on the same keys, each with the new revision's values.
     assert after == expected_records(sandbox, days_ago(11), days_ago(1))
+    assert set(after) == {k for k in before if k[4] >= days_ago(11).isoformat()}
+    for key, record in after.items():
+        changed = {name for name in MEASURES if record[name] != before[key][name]}
+        assert changed == MEASURES & {name for name, value in record.items() if value is not None}, key

@@ -6,6 +6,8 @@ import pytest
 
 from tap_cohorts.core.windows import SyncBounds, Window, first_cohort_date, plan_windows
 
+pytestmark = pytest.mark.dates
+
 D = dt.date(2026, 1, 1)
 
 

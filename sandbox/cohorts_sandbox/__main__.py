@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 
 from cohorts_sandbox.server import Sandbox, SandboxConfig
@@ -14,6 +15,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8787)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--time-scale", type=float, default=1.0, help="0.01 runs rate-limit windows 100x faster")
+    parser.add_argument(
+        "--today", type=dt.date.fromisoformat, default=None, help="the vendors' today (default: the clock's UTC date)"
+    )
     parser.add_argument("--applovin-countries", type=int, default=5)
     parser.add_argument("--appsflyer-cardinality", type=json.loads, default=None, help='e.g. {"pid": 4, "geo": 5}')
     parser.add_argument("--branch-cardinality", type=json.loads, default=None, help='e.g. {"data_country_code": 12}')
@@ -21,7 +25,9 @@ def main() -> None:
         "--braze-counts", type=json.loads, default=None, help='objects per kind, e.g. {"segments": 50000}'
     )
     args = parser.parse_args()
-    config = SandboxConfig(seed=args.seed, time_scale=args.time_scale, applovin_countries=args.applovin_countries)
+    config = SandboxConfig(
+        seed=args.seed, time_scale=args.time_scale, applovin_countries=args.applovin_countries, today=args.today
+    )
     if args.appsflyer_cardinality:
         config.appsflyer_cardinality = args.appsflyer_cardinality
     if args.branch_cardinality:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cohorts_sandbox.server import Request, Response, SandboxConfig
-from cohorts_sandbox.synth import unit
+from cohorts_sandbox.synth import revised, unit
 
 APPS = {
     "abc123def4": {"name": "Puzzle Quest", "currency": "EUR"},
@@ -177,13 +177,13 @@ class AdjustSimulator:
         else:
             days = [d for d in self.cohort_days(start, query.period) if query.start <= d <= query.end]
         visible = sorted((k, str(v)) for k, v in identity.items() if k != "date")
-        growth = 1 + 0.1 * self.config.revision
         values: list[float | int] = []
         for kpi in query.kpis:
             total = 0.0
             for day in days:
                 base = unit(self.config.seed, "adjust", kpi, day.isoformat(), visible)
-                total += base * 1000 * growth / (1 + 0.2 * identity.get("period", 0))
+                # Revised per day (money in cents: written as total / 100), so a week's or month's sum changes too.
+                total += revised(base * 1000 / (1 + 0.2 * identity.get("period", 0)), self.config.revision)
             values.append(int(total) if kpi in ("installs", "sessions", "clicks") else round(total / 100, 4))
         return values[:-1] if self.config.adjust_short_kpi_values else values
 

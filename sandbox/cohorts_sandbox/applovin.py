@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 
 from cohorts_sandbox.server import Request, Response, SandboxConfig
-from cohorts_sandbox.synth import fmt, unit
+from cohorts_sandbox.synth import fmt, revised, unit
 
 SHORT_PERIODS = (0, 1, 2, 3, 4, 5, 6, 7, 10, 14, 18, 21, 24, 27, 30, 45)
 LONG_PERIODS = (*SHORT_PERIODS, 60, 75, 90)
@@ -111,7 +111,10 @@ class AppLovinSimulator:
         report = report_metrics(path)
         assert report is not None
         periods, _ = report
+        # The totals as of the revision, and as first seen (revision 0): ratios come from the latter, revised on
+        # their own, so a revision changes every ratio (one of two revised totals might not).
         groups: dict[tuple, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        first: dict[tuple, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         date = start
         while date <= end:
             for app in APPS:
@@ -119,30 +122,33 @@ class AppLovinSimulator:
                     cell = dict(zip(DIMENSIONS, (*app, country)))
                     if any(cell.get(k) != v for k, v in filters.items() if k in DIMENSIONS):
                         continue
-                    totals = groups[(date.isoformat(), *(cell[d] for d in dimensions))]
-                    for name, value in self.base(path, date, cell, periods).items():
-                        totals[name] += value
+                    key = (date.isoformat(), *(cell[d] for d in dimensions))
+                    for name, value in self.base(path, date, cell, periods, self.config.revision).items():
+                        groups[key][name] += value
+                    for name, value in self.base(path, date, cell, periods, 0).items():
+                        first[key][name] += value
             date += dt.timedelta(days=1)
         for key, totals in groups.items():
             row = {"day": key[0], **dict(zip(dimensions, key[1:]))}
-            row.update(self.finish(path, totals, periods))
+            row.update(self.finish(path, totals, first[key], periods))
             yield row
 
-    def base(self, path: str, date: dt.date, cell: dict[str, str], periods: tuple[int, ...]) -> dict[str, float]:
+    def base(
+        self, path: str, date: dt.date, cell: dict[str, str], periods: tuple[int, ...], revision: int
+    ) -> dict[str, float]:
         """The additive measures of one app x country x day; the same in every query that covers it."""
         seed = (self.config.seed, date.isoformat(), cell["package_name"], cell["platform"], cell["country"])
-        growth = 1 + 0.1 * self.config.revision
         installs = 20 + int(unit(*seed, "installs") * 900)
         values: dict[str, float] = {"installs": installs}
         arpu = 0.05 + 0.5 * unit(*seed, "arpu")
         for period in periods:
             if path == "/maxCohort":
-                total = installs * arpu * (1 - math.exp(-(period + 1) / 12)) * growth
+                total = installs * arpu * (1 - math.exp(-(period + 1) / 12))
                 shares = [unit(*seed, kind) + 0.1 for kind in REVENUE_KINDS]
                 for kind, share in zip(REVENUE_KINDS, shares):
-                    values[f"{kind}_pub_revenue_{period}"] = round(total * share / sum(shares), 4)
+                    values[f"{kind}_pub_revenue_{period}"] = round(revised(total * share / sum(shares), revision), 4)
             else:
-                users = int(installs * (0.1 + 0.5 * unit(*seed, "retention")) / (1 + 0.15 * period) * growth)
+                users = int(revised(installs * (0.1 + 0.5 * unit(*seed, "retention")) / (1 + 0.15 * period), revision))
                 values[f"user_count_{period}"] = users
                 if path == "/maxCohort/imp":
                     for kind in IMP_KINDS:
@@ -153,8 +159,15 @@ class AppLovinSimulator:
                     values[f"usage_total_{period}"] = users * (60 + 900 * unit(*seed, "usage"))
         return values
 
-    def finish(self, path: str, totals: dict[str, float], periods: tuple[int, ...]) -> dict[str, str]:
+    def finish(
+        self, path: str, totals: dict[str, float], first: dict[str, float], periods: tuple[int, ...]
+    ) -> dict[str, str]:
         installs = totals["installs"]
+
+        def ratio(name: str, per: str) -> float | None:
+            """first[name] / first[per], as of the revision."""
+            return revised(first[name] / first[per], self.config.revision, 0.001) if first[per] else None
+
         row = {"installs": fmt(int(installs))}
         for p in periods:
             if path == "/maxCohort":
@@ -170,18 +183,20 @@ class AppLovinSimulator:
                 imps = {k: totals[f"{k}_imp_{p}"] for k in IMP_KINDS}
                 row[f"user_count_{p}"] = fmt(int(users))
                 row[f"imp_{p}"] = fmt(int(sum(imps.values())))
-                row[f"imp_per_user_{p}"] = fmt(sum(imps.values()) / users if users else None)
+                first_imps = sum(first[f"{k}_imp_{p}"] for k in IMP_KINDS)
+                first_users = first[f"user_count_{p}"]
+                per_user = revised(first_imps / first_users, self.config.revision, 0.001) if first_users else None
+                row[f"imp_per_user_{p}"] = fmt(per_user)
                 for kind, value in imps.items():
                     row[f"{kind}_imp_{p}"] = fmt(int(value))
-                    row[f"{kind}_imp_per_user_{p}"] = fmt(value / users if users else None)
+                    row[f"{kind}_imp_per_user_{p}"] = fmt(ratio(f"{kind}_imp_{p}", f"user_count_{p}"))
             else:
                 users = totals[f"user_count_{p}"]
                 sessions = totals[f"session_count_{p}"]
-                usage = totals[f"usage_total_{p}"] / users if users else None
                 row[f"user_count_{p}"] = fmt(int(users))
                 row[f"session_count_{p}"] = fmt(int(sessions))
-                row[f"daily_usage_{p}"] = fmt(usage, 1)
-                row[f"session_length_{p}"] = fmt(usage / sessions if usage is not None and sessions else None)
+                row[f"daily_usage_{p}"] = fmt(ratio(f"usage_total_{p}", f"user_count_{p}"), 1)
+                row[f"session_length_{p}"] = fmt(ratio(f"usage_total_{p}", f"session_count_{p}"))
                 row[f"retention_{p}"] = fmt(users / installs, 4)
         return row
 

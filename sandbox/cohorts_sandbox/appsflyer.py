@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cohorts_sandbox.server import Request, Response, SandboxConfig
-from cohorts_sandbox.synth import fmt, unit
+from cohorts_sandbox.synth import fmt, revised, unit
 
 GROUPINGS = (
     "af_ad", "af_ad_id", "c", "af_c_id", "af_channel", "pid", "af_sub1", "af_keywords", "af_prt",
@@ -197,43 +197,55 @@ class AppsFlyerSimulator:
             date.isoformat(),
             sorted(dimensions.items()),
         )
-        growth = 1 + 0.1 * self.config.revision
-        users = 5 + int(unit(*seed, "users") * 400 * growth)
+        # Counts and money as of the revision; ratios from the revision-0 values, revised on their own, so
+        # every value changes with the revision (a ratio of two revised values might not).
+        revision = self.config.revision
+
+        def ratio(first_value: float) -> float:
+            return round(revised(first_value, revision, 0.001), 4)
+
+        first_users = 5 + int(unit(*seed, "users") * 400)
+        users = 5 + int(revised(unit(*seed, "users") * 400, revision))
         if users < query.min_cohort_size:
             return None
         organic = dimensions.get("pid") == "Organic"
-        cost = None if organic else round(users * (0.4 + 2 * unit(*seed, "cpi")), 2)
-        ecpi = None if cost is None else round(cost / users, 4)
+        cpi = 0.4 + 2 * unit(*seed, "cpi")
+        ecpi = None if organic else ratio(cpi)
+        cost = None if ecpi is None else round(users * ecpi, 2)
         activity = 0.15 + 0.7 * unit(*seed, query.kpi, "activity")
         decay = 0.2 + unit(*seed, query.kpi, "decay")
         price = 0.5 + 5 * unit(*seed, query.kpi, "price")
+        cumulative = query.aggregation == "cumulative"
         values: dict[int, dict[str, float | int]] = {}
-        cumulative_count = cumulative_sum = 0.0
+        cumulative_count = cumulative_sum = first_cumulative = 0.0
         for period in range(max(periods, default=-1) + 1):
-            count = int(users * activity / (1 + decay * period) * growth)
+            first_count = int(first_users * activity / (1 + decay * period))
+            count = int(revised(users * activity / (1 + decay * period), revision))
+            first_cumulative += first_count
             cumulative_count += count
             cumulative_sum += count * price
             if period not in periods:
                 continue
-            total = cumulative_count if query.aggregation == "cumulative" else count
-            revenue = round(cumulative_sum if query.aggregation == "cumulative" else count * price, 2)
-            divisor = users if query.per_user else 1
+            total = cumulative_count if cumulative else count
+            first_total = first_cumulative if cumulative else first_count
+            revenue = round(cumulative_sum if cumulative else count * price, 2)
             cell: dict[str, float | int] = {}
             for function in functions:
                 if function == "count":
-                    cell["count"] = round(total / divisor, 4) if query.per_user else int(total)
+                    cell["count"] = ratio(first_total / first_users) if query.per_user else int(total)
                 elif function == "sum":
-                    cell["sum"] = round(revenue / divisor, 4)
+                    cell["sum"] = ratio(first_total * price / first_users) if query.per_user else revenue
                 elif function == "unique_users":
-                    cell["unique_users"] = int(total * 0.7)
+                    cell["unique_users"] = int(revised(first_total * 0.7, revision))
                 elif function == "cvr":
-                    cell["cvr"] = round(total * 0.7 / users, 4)
+                    cell["cvr"] = ratio(first_total * 0.7 / first_users)
                 elif function == "rate":
                     if query.kpi.lower() in ("roas", "roi"):
-                        base = cost or 1.0
-                        cell["rate"] = round((cumulative_sum - (base if query.kpi.lower() == "roi" else 0)) / base, 4)
+                        first_cost = 1.0 if organic else first_users * cpi
+                        paid_back = first_cumulative * price / first_cost
+                        cell["rate"] = round(ratio(paid_back) - (1 if query.kpi.lower() == "roi" else 0), 4)
                     else:
-                        cell["rate"] = round(total / users, 4)
+                        cell["rate"] = ratio(first_total / first_users)
             values[period] = cell
         return CohortRow(date, dimensions, users, cost, ecpi, values)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from cohorts_sandbox.braze import BrazeSimulator
 from cohorts_sandbox.server import Request, Response, SandboxConfig
-from cohorts_sandbox.synth import unit
+from cohorts_sandbox.synth import revised, unit
 
 PREFIXES = {"install_cohort": "install_activity_", "reengagement_cohort": "reengagement_activity_"}
 DATE_DIMENSION = "timezone_adjusted_day"
@@ -182,7 +182,7 @@ class BranchSimulator:
         ]
         today = self.config.current_date()
         step = {"day": 1, "week": 7, "month": 30}[query.granularity]
-        growth = 1 + 0.1 * self.config.revision
+        revision = self.config.revision
         date = query.start
         while date <= query.end:
             age = (today - date).days
@@ -197,14 +197,18 @@ class BranchSimulator:
                         data: dict[str, int | str] = {}
                         running = 0.0
                         for band in bands:
-                            value = unit(*seed, measure, metric, band) * users * growth / (1 + 0.3 * band)
+                            value = revised(unit(*seed, measure, metric, band) * users / (1 + 0.3 * band), revision)
                             running += value
                             amount = running if query.cumulative else value
                             if query.per_user:
                                 amount /= users
                             key = f"{query.granularity}{band}"
-                            money = metric in MONEY_METRICS or query.per_user or metric == "rate"
-                            data[key] = f"{amount:.2f}" if money else int(amount)
+                            if query.per_user:  # four places: a revision moves a per-user value by 1 / users
+                                data[key] = f"{amount:.4f}"
+                            elif metric in MONEY_METRICS or metric == "rate":
+                                data[key] = f"{amount:.2f}"
+                            else:
+                                data[key] = int(amount)
                         yield {
                             "users": users,
                             "cost": f"{cost:.2f}",

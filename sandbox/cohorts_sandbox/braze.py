@@ -17,7 +17,7 @@ import zipfile
 from dataclasses import dataclass
 
 from cohorts_sandbox.server import Request, Response, SandboxConfig
-from cohorts_sandbox.synth import unit
+from cohorts_sandbox.synth import revised, unit
 
 LIST_PATHS = {
     "/segments/list": ("segments", 100),
@@ -135,10 +135,13 @@ class BrazeSimulator:
     def point(self, path: str, identifier: str | None, app_id: str | None, time: str) -> dict:
         """One point of a series; its values depend only on what it describes."""
         seed = (self.config.seed, path, identifier, app_id, time)
-        growth = 1 + 0.1 * self.config.revision
+        revision = self.config.revision
 
         def count(name: str, scale: int) -> int:
-            return int(unit(*seed, name) * scale * growth)
+            return int(revised(unit(*seed, name) * scale, revision))
+
+        def money(name: str, scale: int) -> float:
+            return round(revised(unit(*seed, name) * scale, revision, 0.01), 2)
 
         if path == "/segments/data_series":
             return {"time": time, "size": count("size", 50_000)}
@@ -146,7 +149,7 @@ class BrazeSimulator:
             return {
                 "time": time,
                 "conversions": count("conversions", 300),
-                "revenue": round(unit(*seed, "revenue") * 900 * growth, 2),
+                "revenue": money("revenue", 900),
                 "conversions_by_send_time": count("by_send", 300),
                 "messages": {
                     "email": [
@@ -171,7 +174,7 @@ class BrazeSimulator:
         if path == "/events/data_series":
             return {"time": time, "count": count("count", 5_000)}
         if path == "/purchases/revenue_series":
-            return {"time": time, "revenue": round(unit(*seed, "revenue") * 10_000 * growth, 2)}
+            return {"time": time, "revenue": money("revenue", 10_000)}
         return {"time": time, "purchase_quantity": count("quantity", 700)}
 
     def series_times(self, ending_at: dt.datetime, length: int, hourly: bool) -> list[str]:

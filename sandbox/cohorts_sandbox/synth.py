@@ -18,3 +18,10 @@ def fmt(value: float | int | None, digits: int = 4) -> str:
     if isinstance(value, int):
         return str(value)
     return repr(round(value, digits))
+
+
+def revised(value: float, revision: int, step: float = 1.0) -> float:
+    """`value` as of `revision` (cohorts maturing between runs): 10% more and at least `step` more per revision,
+    so every value changes, however small (an integer count of 0 or 5 too), and no rounding hides the change.
+    `step` is the unit the value is written in (1 for counts, 0.01 for money, 0.001 for rates)."""
+    return value * (1 + 0.1 * revision) + step * revision

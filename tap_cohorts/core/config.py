@@ -8,16 +8,18 @@ vendor's `validate()`, and reported together before the first request.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import numbers
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
+from urllib.parse import urlsplit
 
 import pendulum
 from singer_sdk import typing as th
 
 from tap_cohorts.core.budget import budget_problem
-from tap_cohorts.core.http import RateLimit
+from tap_cohorts.core.http import RateLimit, Redactor
 from tap_cohorts.core.windows import SyncBounds, utc_today
 
 DEFAULT_LOOKBACK_DAYS = 30
@@ -195,6 +197,9 @@ def common_problems(
         value = scope.get(key)
         if _is_number(value) and value <= 0:
             problems.append(f"{config_key(vendor, key)}: {value!r} must be above 0")
+    base_url = scope.get("base_url")
+    if isinstance(base_url, str) and (problem := http_url_problem(base_url)):
+        problems.append(f"{config_key(vendor, 'base_url')}: {problem}")
     budget = scope.get("shared_rate_budget")
     if isinstance(budget, str) and budget and (problem := budget_problem(budget)):
         problems.append(f"{config_key(vendor, 'shared_rate_budget')}: {problem}")
@@ -213,6 +218,50 @@ def common_problems(
                 f"{config_key(vendor, 'start_date')}: {vendor_start.isoformat()} is after end_date {end.isoformat()}"
             )
     return problems
+
+
+def secret_problems(config: Mapping[str, Any], vendor: str, key: str) -> list[str]:
+    """A credential must be sent exactly as the vendor issued it: whitespace at either end or a control
+    character (a newline from a secrets file) would make a broken header or URL. The value is never shown."""
+    value = (config.get(vendor) or {}).get(key)
+    if not isinstance(value, str):
+        return []
+    if not value.strip():
+        return [f"{config_key(vendor, key)}: is empty"]
+    if value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return [
+            f"{config_key(vendor, key)}: starts or ends with whitespace or holds a control character (often a "
+            "newline from a secrets file); remove it (the value is not shown)"
+        ]
+    return []
+
+
+def redact_config_secrets(config: Mapping[str, Any], vendors: Iterable[Any]) -> Redactor:
+    """Hides the config's secrets (each vendor's credential and shared_rate_budget, whatever their type) in
+    messages about the config."""
+    secrets: list[str] = []
+    for vendor in vendors:
+        section = config.get(vendor.name)
+        if not isinstance(section, Mapping):
+            continue
+        for key in (vendor.secret_key, "shared_rate_budget"):
+            value = section.get(key)
+            if value is None or value == "":
+                continue
+            secrets.append(value if isinstance(value, str) else json.dumps(value, default=str))
+            if not isinstance(value, str):
+                secrets.append(repr(value))
+    return Redactor(secrets)
+
+
+def http_url_problem(value: str) -> str | None:
+    """Why `value` cannot be a vendor's base_url, or None."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{value!r} is not an http:// or https:// URL with a host"
+    if parts.query or parts.fragment:
+        return f"{value!r} must not hold a query string or a fragment"
+    return None
 
 
 def _is_number(value: Any) -> TypeGuard[float]:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import json
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Collection, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, urljoin, urlsplit
 
 import backoff
 import requests
@@ -33,6 +35,17 @@ T = TypeVar("T")
 RETRYABLE_STATUSES = frozenset({429, 499, 500, 502, 503, 504})
 SHARED_BUDGET_POLL_SECONDS = 0.005
 VENDOR_MESSAGE_CHARS = 500
+# An error body is read this far at most (an endless or huge body must not fill memory), then redacted and cut.
+ERROR_BODY_BYTES = 64 * 1024
+MAX_REDIRECTS = 5
+# Requests that no retry can mend: a URL or header the tap built from config that requests refuses.
+NOT_RETRYABLE_REQUEST_ERRORS = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.URLRequired,
+)
 
 
 @dataclass(frozen=True)
@@ -79,20 +92,42 @@ class WindowStats:
         self.job_wait += other.job_wait
 
 
+# Query parameters that carry a signature or a credential in a URL of someone else's (a pre-signed download):
+# their values are hidden wherever a URL could be shown, though the tap never knew them as secrets.
+SIGNED_URL_PARAMETER = re.compile(
+    r"(?i)\b(x-amz-(?:signature|credential|security-token)|signature|sig|token|access_token|api_key|key)=[^&\s\"'<>]+"
+)
+
+
+def secret_forms(secret: str) -> set[str]:
+    """Every way a secret can be written into text: raw and trimmed, Python-repr and JSON escaped (a message
+    that quotes it), and URL-encoded with upper- or lowercase hex (a query string)."""
+    forms = {secret, secret.strip()}
+    for form in list(forms):
+        forms.update({repr(form)[1:-1], json.dumps(form)[1:-1], json.dumps(form, ensure_ascii=False)[1:-1]})
+    for form in list(forms):
+        forms.add(form.replace("/", "\\/"))
+    for form in list(forms):
+        for encoded in (quote(form, safe=""), quote_plus(form, safe="")):
+            forms.update({encoded, re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), encoded)})
+    return {form for form in forms if form}
+
+
 class Redactor:
-    """Replaces every secret (raw and URL-encoded) with `***` in text bound for logs and errors."""
+    """Replaces every secret, in every form it can take (`secret_forms`), and every signed-URL parameter's value
+    with `***` in text bound for logs and errors."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        variants: set[str] = set()
+        forms: set[str] = set()
         for secret in secrets:
             if secret:
-                variants.update({secret, quote(secret, safe=""), quote_plus(secret)})
-        self._variants = sorted(variants, key=len, reverse=True)
+                forms.update(secret_forms(secret))
+        self._forms = sorted(forms, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
-        for variant in self._variants:
-            text = text.replace(variant, "***")
-        return text
+        for form in self._forms:
+            text = text.replace(form, "***")
+        return SIGNED_URL_PARAMETER.sub(lambda m: f"{m.group(1)}=***", text)
 
 
 class RedactingFilter(logging.Filter):
@@ -108,9 +143,8 @@ class RedactingFilter(logging.Filter):
         self._redactor = Redactor(self._secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self._secrets:
-            record.msg = self._redactor(record.getMessage())
-            record.args = None
+        record.msg = self._redactor(record.getMessage())
+        record.args = None
         return True
 
 
@@ -124,6 +158,26 @@ class RetryableError(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+def origin(url: str) -> str:
+    """scheme://host:port of a URL, the port always written (http://h and http://h:80 are one origin)."""
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
+
+
+def read_prefix(response: requests.Response, limit: int) -> str:
+    """At most `limit` bytes of a (streamed) body, decoded; the rest is never read."""
+    data = b""
+    try:
+        for chunk in response.iter_content(chunk_size=8192):
+            data += chunk
+            if len(data) >= limit:
+                break
+    except (requests.RequestException, ConnectionError, TimeoutError):
+        pass  # the status says what went wrong; a body cut short still shows what it had
+    return data[:limit].decode(response.encoding or "utf-8", errors="replace")
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -253,15 +307,9 @@ class VendorClient:
             stats.requests += 1
             self.totals.requests += 1
             try:
-                response = self.session.request(
-                    method,
-                    url,
-                    params=send_params or None,
-                    json=json,
-                    headers=send_headers,
-                    timeout=self.timeout,
-                    stream=True,
-                )
+                response = self._send(method, url, send_params, json, send_headers, authenticated, label, stats)
+            except NOT_RETRYABLE_REQUEST_ERRORS as exc:
+                raise VendorError(f"{self.vendor}: {label}: {type(exc).__name__}: {self.redact(str(exc))}") from None
             except requests.RequestException as exc:
                 raise RetryableError(f"{type(exc).__name__}: {self.redact(str(exc))}") from None
             with response:
@@ -303,9 +351,57 @@ class VendorClient:
         )(attempt)
         return retried()
 
+    def _send(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any],
+        body: Any,
+        headers: Mapping[str, str],
+        authenticated: bool,
+        label: RequestLabel,
+        stats: WindowStats,
+    ) -> requests.Response:
+        """One request; an authenticated one follows redirects only within its own origin (scheme, host and
+        port), so the credential (a header, or AppLovin's key in the query string) never reaches another host.
+        requests itself strips only `Authorization`, and only when the host changes."""
+        response = self.session.request(
+            method,
+            url,
+            params=params or None,
+            json=body,
+            headers=headers,
+            timeout=self.timeout,
+            stream=True,
+            allow_redirects=not authenticated,
+        )
+        for _ in range(MAX_REDIRECTS):
+            if not (authenticated and response.is_redirect):
+                return response
+            target = urljoin(response.url, response.headers["Location"])
+            status = response.status_code
+            response.close()
+            if origin(target) != origin(url):
+                raise VendorError(
+                    f"{self.vendor}: {label}: HTTP {status} redirects to {origin(target)}, another origin than "
+                    f"{origin(url)}; not followed, so the credential is not sent there (check base_url)"
+                )
+            if status == 303 or (status in (301, 302) and method == "POST"):
+                method, body = "GET", None
+            stats.requests += 1
+            self.totals.requests += 1
+            response = self.session.request(
+                method, target, json=body, headers=headers, timeout=self.timeout, stream=True, allow_redirects=False
+            )
+        if authenticated and response.is_redirect:
+            response.close()
+            raise VendorError(f"{self.vendor}: {label}: more than {MAX_REDIRECTS} redirects")
+        return response
+
     def _raise_for_status(self, response: requests.Response, label: RequestLabel) -> None:
         status = response.status_code
-        body = self.redact(response.text[:VENDOR_MESSAGE_CHARS].strip())
+        # Redacted before it is cut: a secret the vendor echoes across the cut would leave its first characters.
+        body = self.redact(read_prefix(response, ERROR_BODY_BYTES))[:VENDOR_MESSAGE_CHARS].strip()
         if status in RETRYABLE_STATUSES:
             raise RetryableError(
                 f"HTTP {status} {response.reason}: {body}",
