@@ -272,3 +272,36 @@ def test_the_flattener_walks_any_level_and_keeps_kpi_order() -> None:
 def test_the_flattener_refuses_misaligned_kpi_values() -> None:
     with pytest.raises(ValueError, match="holds 1 values for the 2 KPIs"):
         list(flatten({"dates": [{"date": "2026-01-01", "periods": [{"period": "0", "kpi_values": [1]}]}]}, ["a", "b"]))
+
+
+# Every level of Adjust's KPI Service grouping reference (adjust/dev-docs, docs/api/kpi-service/grouping.md), the
+# column its identity lands in, and how many members the sandbox has.
+DOCUMENTED_LEVELS = {
+    "trackers": ("tracker_token", 3),
+    "networks": ("network_token", 2),
+    "campaigns": ("campaign_token", 2),  # two campaigns of one name: the token tells them apart
+    "adgroups": ("adgroup_token", 2),
+    "creatives": ("creative_token", 2),
+    "events": ("event_token", 2),
+    "countries": ("country", 3),
+    "region": ("region", 3),  # the option is `region`; the answer's list is `regions`
+    "device_types": ("device_type", 2),
+    "os_names": ("os_name", 2),
+    "partners": ("partner", 3),
+}
+
+
+@pytest.mark.parametrize("level", DOCUMENTED_LEVELS)
+def test_every_documented_grouping_level_gives_each_member_its_own_key(
+    sandbox: Sandbox, level: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    column, members = DOCUMENTED_LEVELS[level]
+    day = days_ago(3)
+    run = run_tap(adjust_config(sandbox, start_date=day, end_date=day, grouping=[level]))
+    records = run.records("adjust_cohorts")
+    periods = len(sandbox.simulators["adjust"].periods(Query((APP_A,), None, (), day, day, (), "day"), day))
+    assert len(by_key(records)) == members * periods  # one record per member x period: none merged
+    assert all(r[column] is not None for r in records), f"{column} is null"
+    assert len({r[column] for r in records}) == members
+    assert all(json.loads(r["dimension_key"]) == {column: r[column]} for r in records)
+    assert "does not map" not in caplog.text

@@ -18,7 +18,7 @@ STREAM = "appsflyer_cohorts"
 KEY = ["app_id", "cohort_type", "kpi", "aggregation_type", "cohort_date", "dimension_key", "period"]
 FUNCTION_COLUMNS = {
     "count": "count",
-    "cvr": "conversion_rate",
+    "conversion_rate": "conversion_rate",
     "rate": "rate",
     "sum": "sum",
     "unique_users": "unique_users",
@@ -235,3 +235,13 @@ def test_a_missing_column_never_shifts_values(sandbox: Sandbox) -> None:
             else:
                 missing += 1
     assert missing == 4  # unique_users of period 7 (the last column), one per media source
+
+
+def test_event_kpis_land_their_conversion_rate(sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
+    """The sandbox names the function as real answers do (`af_purchase_conversion_rate_day_7`)."""
+    day = days_ago(30)
+    config = appsflyer_config(sandbox, start_date=day, end_date=day, kpis=["af_purchase"], periods=[0, 7])
+    records = run_tap(config).records(STREAM)
+    assert by_key(records) == expected_records(sandbox, day, day, kpi="af_purchase", periods=(0, 7))
+    assert records and all(isinstance(r["conversion_rate"], float) for r in records)
+    assert "unknown" not in caplog.text.lower()

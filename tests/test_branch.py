@@ -280,3 +280,24 @@ def test_an_end_date_beyond_24_months_is_refused(sandbox: Sandbox) -> None:
     with pytest.raises(ConfigValidationError) as raised:
         TapCohorts(config=config)
     assert "beyond Branch's 24 months of lookback" in "\n".join(raised.value.errors)
+
+
+def test_a_requested_dimension_missing_from_every_row_fails_the_window_naming_both_sides(sandbox: Sandbox) -> None:
+    """The document's dimension list names the ad partner `..._advertising_partner_name` (its label: "ad partner");
+    an export answering it as `..._advertising_partner` would otherwise give every partner's rows one key."""
+    requested = "install_activity_touch_data_tilde_advertising_partner_name"
+    sandbox.config.branch_answer_names = {requested: "install_activity_touch_data_tilde_advertising_partner"}
+    day = days_ago(10)
+    config = branch_config(
+        sandbox,
+        start_date=day,
+        end_date=day,
+        data_sources=["install_cohort"],
+        dimensions=["touch_data_tilde_advertising_partner_name"],
+    )
+    run = run_tap(config, expect_error=True)
+    message = str(run.error)
+    assert f"the export has no {requested} in any of its" in message
+    assert "install_activity_touch_data_tilde_advertising_partner," in message  # what the rows hold
+    assert f"window {day}..{day}" in message and "stream branch_install_cohorts" in message
+    assert run.records() == []

@@ -72,10 +72,32 @@ def test_columns_are_read_by_name_whatever_their_order_with_bom_and_extras() -> 
     ]
 
 
+def test_a_real_cohort_api_header_fills_conversion_rate() -> None:
+    """Column names as a real Cohort API CSV has them, read by an open-source Cohort API client (a TypeScript
+    `getAFCohortBuyerData` that asks for kpis ["af_purchase"] grouped by af_adset and reads
+    `af_purchase_conversion_rate_day_3`, `_unique_users_day_3`, `_count_day_3`, `_sum_day_3`)."""
+    header = "af_adset,date,users,cost,ecpi,af_purchase_conversion_rate_day_3,af_purchase_unique_users_day_3,"
+    header += "af_purchase_count_day_3,af_purchase_sum_day_3\n"
+    columns, rows = read_csv(csv_bytes(header + "Adset A,2026-01-02,200,150.0,0.75,0.085,17,21,104.93\n"))
+    layout = WideLayout.from_header(
+        columns,
+        date_column="date",
+        dimension_columns=["af_adset"],
+        cohort_columns={"users": "users", "cost": "cost", "ecpi": "ecpi"},
+        period_column=period_column_parser("af_purchase"),
+        integer_fields=["users", "count", "unique_users"],
+    )
+    assert layout.unknown_columns == []
+    [record] = list(layout.fold(next(rows), {}, "day"))
+    assert record["period"] == 3 and record["conversion_rate"] == 0.085 and record["unique_users"] == 17
+    assert record["count"] == 21 and record["sum"] == 104.93
+
+
 def test_period_columns_are_matched_by_kpi_and_function() -> None:
     parse = period_column_parser("Checkout Start")
     assert parse("Checkout Start_unique_users_day_3") == ("unique_users", 3)
-    assert parse("checkout start_cvr_day_10") == ("conversion_rate", 10)
+    assert parse("checkout start_cvr_day_10") == ("conversion_rate", 10)  # the document's label, accepted too
+    assert parse("Checkout Start_conversion_rate_day_10") == ("conversion_rate", 10)
     assert parse("sum_Checkout Start_day_7") == ("sum", 7)
     assert parse("sessions_count_day_1") is None
     assert parse("Checkout Start_count_day_x") is None

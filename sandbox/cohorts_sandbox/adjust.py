@@ -21,11 +21,25 @@ APPS = {
 }
 TRACKERS = {"12djsk": "Network 1", "34abcd": "Network 2", "56efgh": "Organic"}
 EVENTS = {"0": "General Revenue Event", "ev1234": "Purchase"}
-LEVEL_VALUES = {
-    "countries": ("de", "gb", "us"),
-    "os_names": ("ios", "android"),
-    "device_types": ("phone", "tablet"),
+# Levels of a token and a name, as trackers (the grouping reference: networks, campaigns, adgroups, creatives).
+NAMED_LEVELS = {
+    "trackers": TRACKERS,
+    "events": EVENTS,
+    "networks": {"nw0001": "Meta", "nw0002": "Google Ads"},
+    "campaigns": {"cp0001": "Summer Sale", "cp0002": "Summer Sale"},  # two campaigns may share a name
+    "adgroups": {"ag0001": "Lookalike 1%", "ag0002": "Broad"},
+    "creatives": {"cr0001": "Video 15s", "cr0002": "Banner"},
 }
+# Levels whose objects hold their value in a field named after the level (`{"os_name": "ios"}`); the option
+# `region` answers as a list `regions`.
+LEVEL_VALUES = {
+    "countries": ("country", ("de", "gb", "us")),
+    "os_names": ("os_name", ("ios", "android")),
+    "device_types": ("device_type", ("phone", "tablet")),
+    "regions": ("region", ("EMEA", "NA", "APAC")),
+    "partners": ("partner", ("facebook", "google", "tiktok")),
+}
+OPTION_LISTS = {"region": "regions"}
 DATE_LEVELS = {"days": "day", "weeks": "week", "months": "month"}
 MAX_PERIODS = {"day": 30, "week": 12, "month": 6}
 FORBIDDEN_KPI = "forbidden_kpi"
@@ -95,7 +109,7 @@ class AdjustSimulator:
         kpis = tuple(k for k in (request.param("kpis") or "").split(",") if k)
         if not kpis:
             raise ValueError("kpis is empty")
-        grouping = tuple(g for g in (request.param("grouping") or "").split(",") if g)
+        grouping = tuple(OPTION_LISTS.get(g, g) for g in (request.param("grouping") or "").split(",") if g)
         multi = len(apps) > 1 or "apps" in grouping
         period = request.param("period") or "day"
         if multi and "period" in request.query:
@@ -103,7 +117,7 @@ class AdjustSimulator:
         if period not in MAX_PERIODS:
             raise ValueError(f"period {period!r} is not day, week or month")
         for level in grouping:
-            if level not in (*LEVEL_VALUES, *DATE_LEVELS, "apps", "trackers", "events", "periods"):
+            if level not in (*LEVEL_VALUES, *NAMED_LEVELS, *DATE_LEVELS, "apps", "periods"):
                 raise ValueError(f"unknown grouping {level!r}")
             if level in DATE_LEVELS and DATE_LEVELS[level] != period:
                 raise ValueError(f"grouping {level!r} does not match period {period!r}")
@@ -125,20 +139,16 @@ class AdjustSimulator:
         if not levels:
             return {"kpi_values": self.kpi_values(query, identity)}
         level, rest = levels[0], levels[1:]
-        if level == "trackers":
-            trackers = [query.tracker] if query.tracker else list(TRACKERS)
+        if level in NAMED_LEVELS:
+            members = NAMED_LEVELS[level]
+            tokens = [query.tracker] if level == "trackers" and query.tracker else list(members)
             items = [
-                {"token": t, "name": TRACKERS[t], **self.children(query, rest, {**identity, "tracker": t})}
-                for t in trackers
-            ]
-        elif level == "events":
-            items = [
-                {"token": e, "name": n, **self.children(query, rest, {**identity, "event": e})}
-                for e, n in EVENTS.items()
+                {"token": t, "name": members[t], **self.children(query, rest, {**identity, level[:-1]: t})}
+                for t in tokens
             ]
         elif level in LEVEL_VALUES:
-            field = level[:-1] if level != "countries" else "country"
-            items = [{field: v, **self.children(query, rest, {**identity, level: v})} for v in LEVEL_VALUES[level]]
+            field, values = LEVEL_VALUES[level]
+            items = [{field: v, **self.children(query, rest, {**identity, level: v})} for v in values]
         elif level in DATE_LEVELS:
             items = [
                 {"date": start.isoformat(), **self.children(query, rest, {**identity, "date": start})}

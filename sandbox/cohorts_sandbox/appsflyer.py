@@ -43,7 +43,7 @@ def functions_of(kpi: str, aggregation: str) -> tuple[str, ...]:
         return ("rate",)
     if name == "uninstalls":
         return ("count", "rate")
-    return ("count", "cvr", "sum", "unique_users")
+    return ("count", "conversion_rate", "sum", "unique_users")
 
 
 @dataclass(frozen=True)
@@ -237,8 +237,8 @@ class AppsFlyerSimulator:
                     cell["sum"] = ratio(first_total * price / first_users) if query.per_user else revenue
                 elif function == "unique_users":
                     cell["unique_users"] = int(revised(first_total * 0.7, revision))
-                elif function == "cvr":
-                    cell["cvr"] = ratio(first_total * 0.7 / first_users)
+                elif function == "conversion_rate":
+                    cell["conversion_rate"] = ratio(first_total * 0.7 / first_users)
                 elif function == "rate":
                     if query.kpi.lower() in ("roas", "roi"):
                         first_cost = 1.0 if organic else first_users * cpi

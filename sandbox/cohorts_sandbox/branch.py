@@ -217,7 +217,7 @@ class BranchSimulator:
                             "per_user": query.per_user,
                             "cumulative": query.cumulative,
                             "data": data,
-                            **dimensions,
+                            **{self.config.branch_answer_names.get(k, k): v for k, v in dimensions.items()},
                             date_dimension: date.isoformat(),
                         }
             date += dt.timedelta(days=1)

@@ -42,6 +42,8 @@ class SandboxConfig:
     branch_job_errors: list[str] = field(default_factory=list)
     branch_row_limit: int = 50_000
     branch_cardinality: dict[str, int] = field(default_factory=dict)
+    # A vendor that answers a dimension under another name than the one requested (requested -> answered).
+    branch_answer_names: dict[str, str] = field(default_factory=dict)
     braze_key: str = "braze-sandbox-api-key"
     braze_app_group_id: str = "ag-sandbox"
     braze_rate_limits: list[tuple[int, float]] = field(default_factory=list)

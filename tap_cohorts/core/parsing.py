@@ -66,9 +66,19 @@ def spool_body(chunks: Iterator[bytes]) -> tuple[IO[bytes], int]:
 def count_json_items(body: IO[bytes], prefix: str) -> int:
     """The items at `prefix` of a JSON body (`item` for a top-level array), read whole once, leaving the body at
     its start: a body cut short or malformed raises MalformedBody, so it is fetched again before any record."""
+    return survey_json_items(body, prefix)[0]
+
+
+def survey_json_items(body: IO[bytes], prefix: str) -> tuple[int, set[str]]:
+    """As count_json_items, and the keys found in any of the items (objects)."""
+    keys: set[str] = set()
+    count = 0
     try:
-        count = sum(1 for _ in ijson.items(body, prefix))
+        for item in ijson.items(body, prefix):
+            count += 1
+            if isinstance(item, dict):
+                keys.update(item)
     except ijson.JSONError as exc:
         raise MalformedBody(f"the response is not complete JSON: {exc}") from None
     body.seek(0)
-    return count
+    return count, keys

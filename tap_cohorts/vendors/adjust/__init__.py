@@ -47,8 +47,9 @@ SECTION = th.Property(
         th.Property(
             "grouping",
             LIST,
-            description="Extra grouping levels (trackers, events, countries, os_names, device_types, ...); the "
-            "date level and periods are always added.",
+            description="Extra grouping levels: trackers, networks, campaigns, adgroups, creatives, events, "
+            "countries, region, device_types, os_names, partners (or any level Adjust adds); the date level and "
+            "periods are always added.",
         ),
         th.Property("attribution_type", th.StringType(allowed_values=list(settings.ATTRIBUTION_TYPES))),
         th.Property("utc_offset", th.StringType, description="[+-]HH:MM"),

@@ -14,21 +14,31 @@ from tap_cohorts.vendors.adjust import settings
 
 
 def singular(level: str) -> str:
-    return settings.LEVEL_NAMES.get(level, level[:-1] if level.endswith("s") else level)
+    known = settings.LEVELS.get(level)
+    if known:
+        return known.singular
+    if level in settings.DATE_LEVEL_LISTS:
+        return "date"
+    return level[:-1] if level.endswith("s") else level
 
 
 def column_name(level: str | None, field: str) -> str:
-    """The record column of a field of a level's object: `token` of a tracker is `tracker_token`, and so on."""
-    name = "app" if level is None else singular(level)
-    if name == "date" and field == "date":
+    """The record column of a field of a level's object: `token` of a tracker is `tracker_token`, the value of
+    an os_names object (`os_name` or `token`) is `os_name`; the root object is the app."""
+    if level in settings.DATE_LEVEL_LISTS and field == "date":
         return "cohort_date"
-    if name == "period" and field == "period":
+    if level == settings.PERIODS_LIST and field == "period":
         return "period"
     if field == "currency":
         return "currency"
-    if name in settings.VALUE_LEVELS and field in ("token", name):
-        return name
-    return f"{name}_{field}"
+    known = settings.LEVELS.get(level or "apps")
+    if known and known.value and field in known.identity:
+        return known.singular
+    return f"{singular(level or 'apps')}_{field}"
+
+
+# Columns that describe a member of a level rather than tell it apart: outside dimension_key.
+LABEL_COLUMNS = frozenset(column_name(name, f) for name, level in settings.LEVELS.items() for f in level.labels)
 
 
 def flatten(result_set: Mapping[str, Any], kpis: list[str]) -> Iterator[dict[str, Any]]:

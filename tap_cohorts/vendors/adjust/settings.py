@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from tap_cohorts.core.http import RateLimit
 
 BASE_URL = "https://api.adjust.com"
@@ -21,23 +23,50 @@ PERIODS_LEVEL = "periods"
 ATTRIBUTION_TYPES = ("click", "impression", "all")
 REATTRIBUTED = ("true", "false", "default")
 
-# Lists in the nested result_set, by the singular name their identity columns take.
-LEVEL_NAMES = {
-    "apps": "app",
-    "trackers": "tracker",
-    "events": "event",
-    "countries": "country",
-    "os_names": "os_name",
-    "device_types": "device_type",
-    "dates": "date",
-    "days": "date",
-    "weeks": "date",
-    "months": "date",
-    "periods": "period",
+
+@dataclass(frozen=True)
+class Level:
+    """A grouping level: the list in the nested result_set, and what each field of its objects *is*.
+
+    `identity` fields tell one member from another and go into `dimension_key`; `labels` describe a member (a
+    tracker's name, an app's currency) and are columns outside the key, so a renamed tracker keeps its key. A
+    `value` level's identity is its own value (`{"os_name": "ios"}`, or `{"token": "ios"}`), in a column named
+    after the level (`os_name`); the others' fields are `{singular}_{field}` (`tracker_token`, `tracker_name`).
+    """
+
+    singular: str
+    identity: tuple[str, ...] = ("token",)
+    labels: tuple[str, ...] = ("name",)
+    value: bool = False
+
+
+def value_level(singular: str) -> Level:
+    return Level(singular, identity=(singular, "token"), labels=(), value=True)
+
+
+# Every level of Adjust's KPI Service grouping reference (adjust/dev-docs, docs/api/kpi-service/grouping.md):
+# tracker levels (apps, trackers, networks, campaigns, adgroups, creatives), events, and the other options
+# (countries, region -> `regions`, device_types, os_names, partners). A level not here is undocumented: each of
+# its fields counts as identity (a key too many never merges two rows; a key too few does).
+LEVELS: dict[str, Level] = {
+    "apps": Level("app", labels=("name", "currency")),
+    "trackers": Level("tracker"),
+    "networks": Level("network"),
+    "campaigns": Level("campaign"),
+    "adgroups": Level("adgroup"),
+    "creatives": Level("creative"),
+    "events": Level("event"),
+    "countries": value_level("country"),
+    "regions": value_level("region"),
+    "device_types": value_level("device_type"),
+    "os_names": value_level("os_name"),
+    "partners": value_level("partner"),
 }
-# Levels whose identity is their own value (`{"country": "de"}` or `{"token": "de"}`), not a token and a name.
-VALUE_LEVELS = frozenset({"country", "os_name", "device_type"})
-DATE_LIST_KEYS = frozenset({"dates", "days", "weeks", "months"})
+# The grouping options whose list in the answer has another name (`region` answers as `regions`).
+ANSWER_LISTS = {"region": "regions"}
+# The date and period levels: their objects carry the cohort date and the period.
+DATE_LEVEL_LISTS = frozenset({"dates", "days", "weeks", "months"})
+PERIODS_LIST = "periods"
 
 HINTS = {
     400: "the request is malformed: check the dates, kpis, grouping and filters in config['adjust']",

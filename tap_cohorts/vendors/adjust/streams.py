@@ -14,11 +14,9 @@ from tap_cohorts.core.records import cohort_schema, dimension_key, to_number
 from tap_cohorts.core.windowed_stream import WindowedStream
 from tap_cohorts.core.windows import Window
 from tap_cohorts.vendors.adjust import settings
-from tap_cohorts.vendors.adjust.flatten import column_name, flatten
+from tap_cohorts.vendors.adjust.flatten import LABEL_COLUMNS, column_name, flatten, singular
 
 FIXED_COLUMNS = frozenset({"cohort_date", "period", "period_unit", "dimension_key", "app_token", "tracker_token"})
-# Names and currencies describe a token; they stay out of dimension_key so a renamed tracker keeps its key.
-DESCRIPTIVE_SUFFIXES = ("_name",)
 
 
 def kpi_column(kpi: str) -> str:
@@ -29,12 +27,16 @@ def kpi_column(kpi: str) -> str:
     return name
 
 
-def level_columns(level: str) -> list[str]:
-    """The identity columns a grouping level brings, declared at discovery."""
-    if level == "apps":
-        return ["app_token", "app_name", "currency"]
-    name = column_name(level, "token")
-    return [name] if name.removesuffix("_token") in settings.VALUE_LEVELS else [name, column_name(level, "name")]
+def level_columns(option: str) -> list[str]:
+    """The columns a configured grouping option brings, declared at discovery (`region` answers as `regions`)."""
+    level = settings.ANSWER_LISTS.get(option, option)
+    known = settings.LEVELS.get(level)
+    if known is None:  # undocumented: its value, token and name, as the documented levels name theirs
+        name = singular(level)
+        return [name, f"{name}_token", f"{name}_name"]
+    if known.value:
+        return [known.singular]
+    return [column_name(level, field) for field in (*known.identity, *known.labels)]
 
 
 def period_start(day: dt.date, unit: str) -> dt.date:
@@ -163,7 +165,7 @@ class AdjustCohortStream(WindowedStream):
         dimensions = {
             k: None if v is None else str(v)
             for k, v in identity.items()
-            if k not in self.key_columns and k != "currency" and not k.endswith(DESCRIPTIVE_SUFFIXES)
+            if k not in self.key_columns and k not in LABEL_COLUMNS
         }
         record: dict[str, Any] = {
             **keys,

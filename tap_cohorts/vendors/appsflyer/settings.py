@@ -43,9 +43,12 @@ MAX_PERIOD = 180
 # "If no period filter is set the days 0-30, 60, 90, and 180 return."
 DEFAULT_PERIODS = (*range(31), 60, 90, 180)
 
-# The KPI functions as they appear in column names, and the record columns they fill.
+# The KPI functions as they appear in column names, and the record columns they fill. Real answers name the
+# conversion rate `conversion_rate` (`af_purchase_conversion_rate_day_7`); the document's table heading
+# "cvr (conversion rate)" is a label, but `cvr` is accepted too.
 FUNCTION_COLUMNS = {
     "count": "count",
+    "conversion_rate": "conversion_rate",
     "cvr": "conversion_rate",
     "rate": "rate",
     "sum": "sum",

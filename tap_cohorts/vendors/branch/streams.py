@@ -15,7 +15,7 @@ from tap_cohorts.core.config import VendorRuntime
 from tap_cohorts.core.errors import RowCapReached, VendorError
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
 from tap_cohorts.core.jobs import JobTimeout, PollSchedule, download, is_transient, wait_for_job
-from tap_cohorts.core.parsing import count_json_items
+from tap_cohorts.core.parsing import survey_json_items
 from tap_cohorts.core.records import cohort_schema, dimension_key, to_cohort_date, to_integer, to_number
 from tap_cohorts.core.windowed_stream import WindowedStream
 from tap_cohorts.core.windows import Window
@@ -132,10 +132,19 @@ class BranchCohortStream(WindowedStream):
         try:
             for start in range(0, len(measures), settings.MEASURES_PER_JOB):
                 batch = measures[start : start + settings.MEASURES_PER_JOB]
-                result, rows = self.run_job(window, batch, label, stats)
+                result, (rows, keys) = self.run_job(window, batch, label, stats)
                 results.append(result)
                 if rows >= settings.ROW_LIMIT:
                     raise RowCapReached(rows)
+                missing = [name for name in self.dimensions if name not in keys]
+                if rows and missing:
+                    # Read as null, they would give rows of different partners, say, one dimension_key.
+                    raise VendorError(
+                        f"branch: {label}: the export has no {', '.join(missing)} in any of its {rows} rows; "
+                        f"requested dimensions: {', '.join([*self.dimensions, self.date_dimension])}; the rows "
+                        f"hold: {', '.join(sorted(keys))}. Check config['branch']['dimensions'] against the names "
+                        "Branch uses"
+                    )
             for result in results:
                 yield from self.records(result)
         finally:
@@ -144,9 +153,9 @@ class BranchCohortStream(WindowedStream):
 
     def run_job(
         self, window: Window, measures: list[str], label: RequestLabel, stats: WindowStats
-    ) -> tuple[IO[bytes], int]:
-        """Submit, poll, download (the file and its row count); a job that fails with a transient error is
-        submitted once more."""
+    ) -> tuple[IO[bytes], tuple[int, set[str]]]:
+        """Submit, poll, download (the file, its row count and the keys its rows hold); a job that fails with a
+        transient error is submitted once more."""
         for attempt in (1, 2):
             job_id = self.client.call(
                 "POST",
@@ -173,7 +182,7 @@ class BranchCohortStream(WindowedStream):
                     f"branch: {label}: export job {job_id} {timeout}; raise config['branch']['job_timeout_seconds'] "
                     "or ask for fewer dimensions"
                 ) from None
-            return download(self.client, url, label, stats, lambda result: count_json_items(result, "item"))
+            return download(self.client, url, label, stats, lambda result: survey_json_items(result, "item"))
         raise AssertionError("unreachable")
 
     def poll(self, job_id: str, label: RequestLabel, stats: WindowStats) -> tuple[str, str | None]:
