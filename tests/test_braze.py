@@ -192,3 +192,58 @@ def test_totals_match_the_sandbox(small: Sandbox) -> None:
         simulator.point("/events/data_series", e, "app-1", d)["count"] for e in simulator.items("events") for d in days
     )
     assert {r["app_id"] for r in run.records("braze_kpi_dau")} == {"app-1"}
+
+
+# Fields Braze documents today (braze-inc/braze-docs: _docs/_api/endpoints/export/campaigns/get_campaigns.md,
+# get_campaign_details.md, get_campaign_analytics.md, and the segment export's user fields), which the tap
+# dropped before as "not found in catalog schema".
+DOCUMENTED = {
+    "braze_campaigns": {"last_edited"},
+    "braze_campaign_details": {"archived", "draft", "description", "messages", "conversion_behaviors"},
+    "braze_campaign_data_series": {
+        "unique_recipients",
+        *(f"conversions{n}" for n in (1, 2, 3)),
+        *(f"conversions{n}_by_send_time" for n in (1, 2, 3)),
+    },
+    "braze_segment_users": {
+        "created_at",
+        "user_aliases",
+        "random_bucket",
+        "attributed_campaign",
+        "attributed_source",
+        "attributed_adgroup",
+        "attributed_ad",
+        "canvases_received",
+    },
+}
+
+
+def test_every_documented_field_lands_and_none_is_dropped(small: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
+    run = run_tap(braze_config(small, start_date=days_ago(2), end_date=days_ago(1), export_segment_ids=["seg-00001"]))
+    for stream, fields in DOCUMENTED.items():
+        records = run.records(stream)
+        assert records, stream
+        for name in fields:
+            assert all(r.get(name) is not None for r in records), f"{stream}.{name} is missing"
+    details = run.records("braze_campaign_details")[0]
+    assert details["conversion_behaviors"][1]["custom_event_name"] == "Level Up"
+    assert all("extra_properties" not in r for r in run.records())  # nothing undeclared in the real shapes
+    assert "does not map" not in caplog.text
+
+
+def test_a_field_braze_adds_is_kept_in_extra_properties_and_named_once(
+    small: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    small.config.braze_undocumented_fields = {"holdout_share": 0.1, "team": {"id": "t1"}}
+    run = run_tap(braze_config(small, start_date=days_ago(2), end_date=days_ago(1), export_segment_ids=["seg-00001"]))
+    for stream in ("braze_campaigns", "braze_campaign_data_series", "braze_segment_users"):
+        records = run.records(stream)
+        assert records and all(r["extra_properties"] == {"holdout_share": 0.1, "team": {"id": "t1"}} for r in records)
+        schema = next(m for m in run.messages if m["type"] == "SCHEMA" and m["stream"] == stream)["schema"]
+        assert "extra_properties" in schema["properties"]
+        warnings = [
+            r.getMessage() for r in caplog.records if stream in r.getMessage() and "does not map" in r.getMessage()
+        ]
+        assert warnings == [
+            f"{stream}: the vendor sent columns this tap does not map, kept in extra_properties: holdout_share, team"
+        ]

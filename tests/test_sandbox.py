@@ -15,7 +15,7 @@ from tests.test_reliability import VENDORS, keyed, shrink_braze
 pytestmark = pytest.mark.dates
 
 # Values a revision leaves alone, by stream: fixed when the cohort is formed (Branch's cohort size and cost,
-# AppLovin's installs), or not a cohort measure at all (list positions, a user profile's lifetime revenue).
+# AppLovin's installs), or not a cohort measure at all (list positions, a user profile's revenue and bucket).
 FIXED = {
     "branch_install_cohorts": {"users", "cost"},
     "applovin_cohort_revenue": {"installs"},
@@ -23,7 +23,7 @@ FIXED = {
     "applovin_cohort_sessions": {"installs"},
     "braze_events": {"position"},
     "braze_products": {"position"},
-    "braze_segment_users": {"total_revenue"},
+    "braze_segment_users": {"total_revenue", "random_bucket"},
 }
 
 

@@ -93,7 +93,14 @@ class BrazeSimulator:
             ]  # fmt: skip
         if kind == "campaigns":
             return [
-                {"id": f"{prefix}-{i:05d}", "name": f"Campaign {i}", "is_api_campaign": i % 2 == 0, "tags": []}
+                {
+                    "id": f"{prefix}-{i:05d}",
+                    "name": f"Campaign {i}",
+                    "is_api_campaign": i % 2 == 0,
+                    "tags": [],
+                    "last_edited": (dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(days=i)).isoformat(),
+                    **self.config.braze_undocumented_fields,
+                }
                 for i in newest_first
                 if include_archived or i % 5 != 4
             ]
@@ -120,6 +127,17 @@ class BrazeSimulator:
                 "channels": ["email", "android_push"],
                 "first_sent": created.isoformat(),
                 "last_sent": (created + dt.timedelta(days=30)).isoformat(),
+                "archived": False,
+                "draft": False,
+                "description": "Welcome series",
+                "messages": {
+                    f"{identifier}-v1": {"channel": "email", "name": "Variation 1", "subject": "Hi", "body": "<p>"},
+                    f"{identifier}-v2": {"channel": "android_push", "name": "Variation 2", "alert": "Hi"},
+                },
+                "conversion_behaviors": [
+                    {"type": "Makes Any Purchase", "window": 86400},
+                    {"type": "Performs Custom Event", "window": 259200, "custom_event_name": "Level Up"},
+                ],
             }
         return {
             **base,
@@ -151,6 +169,10 @@ class BrazeSimulator:
                 "conversions": count("conversions", 300),
                 "revenue": money("revenue", 900),
                 "conversions_by_send_time": count("by_send", 300),
+                **{f"conversions{n}": count(f"conversions{n}", 200) for n in (1, 2, 3)},
+                **{f"conversions{n}_by_send_time": count(f"by_send{n}", 200) for n in (1, 2, 3)},
+                "unique_recipients": count("unique_recipients", 8000),
+                **self.config.braze_undocumented_fields,
                 "messages": {
                     "email": [
                         {"sent": count("sent", 9000), "opens": count("opens", 3000), "clicks": count("clicks", 900)}
@@ -200,6 +222,17 @@ class BrazeSimulator:
                 "purchases": [{"name": "Gems", "first": "2026-02-01", "last": "2026-02-01", "count": 1}],
                 "devices": [{"model": "Pixel 8", "os": "Android 15", "carrier": "Telco", "ad_tracking_enabled": True}],
                 "apps": [{"name": "Puzzle Quest", "platform": "Android", "version": "3.2", "sessions": str(i * 7)}],
+                "created_at": f"2026-01-{1 + i % 28:02d}T08:00:00.000Z",
+                "user_aliases": [{"alias_name": f"alias-{i}", "alias_label": "crm_id"}],
+                "random_bucket": int(unit(*seed, "bucket") * 10_000),
+                "attributed_campaign": "Summer Sale",
+                "attributed_source": "Meta",
+                "attributed_adgroup": "Lookalike 1%",
+                "attributed_ad": "Video 15s",
+                "canvases_received": [
+                    {"name": "Onboarding", "api_canvas_id": "cnv-1", "last_received_message": "2026-02-01T10:00:00Z"}
+                ],
+                **self.config.braze_undocumented_fields,
             }
             if fields:
                 user = {k: v for k, v in user.items() if k in fields or k == "braze_id"}

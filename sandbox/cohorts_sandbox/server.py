@@ -54,6 +54,8 @@ class SandboxConfig:
     braze_events: int = 250
     braze_products: int = 6
     braze_users_per_segment: int = 25
+    # Fields Braze may add one day, sent with every campaign, campaign series point and exported user.
+    braze_undocumented_fields: dict[str, Any] = field(default_factory=dict)
     # The export URL answers 404 until this GET.
     braze_export_polls: int = 2
     # The customer's own S3 bucket is configured: exports return no URL.

@@ -27,16 +27,18 @@ class TapStream(Stream):
     _children_wanted: bool | None = None
     _logged_unknown_columns: set[str] | None = None
 
-    def log_unknown_columns(self, columns: Iterable[str]) -> None:
-        """Columns the tap does not know are logged once per stream, not dropped silently."""
+    def log_unknown_columns(self, columns: Iterable[str], kept_in: str | None = None) -> None:
+        """Columns the tap does not know are logged once per stream, not dropped silently (and say where they
+        are kept, when the stream keeps them)."""
         if self._logged_unknown_columns is None:
             self._logged_unknown_columns = set()
         new = [column for column in columns if column not in self._logged_unknown_columns]
         if new:
             self._logged_unknown_columns.update(new)
             self.logger.warning(
-                "%s: the vendor sent columns this tap does not map, left out of the records: %s",
+                "%s: the vendor sent columns this tap does not map, %s: %s",
                 self.name,
+                f"kept in {kept_in}" if kept_in else "left out of the records",
                 ", ".join(new),
             )
 

@@ -12,6 +12,7 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar
 from singer_sdk import typing as th
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
+from tap_cohorts.core.base_stream import TapStream
 from tap_cohorts.core.child_streams import SchemaOnce
 from tap_cohorts.core.config import VendorRuntime
 from tap_cohorts.core.errors import MalformedBody, VendorError
@@ -33,11 +34,34 @@ JSON_TYPES: dict[str, Any] = {
     "date-time": th.DateTimeType,
     "array": th.ArrayType(th.StringType),
     "object": th.ObjectType(additional_properties=True),
+    "objects": th.ArrayType(th.ObjectType(additional_properties=True)),
 }
+
+
+# Every Braze record has this column: the fields Braze sent that the schema does not declare, as sent (null when
+# there are none), so a field Braze adds is never dropped; the log names each one once per stream.
+EXTRA_PROPERTIES = "extra_properties"
 
 
 def properties(pairs: Iterable[tuple[str, str]]) -> list[th.Property]:
     return [th.Property(name, JSON_TYPES[kind]) for name, kind in pairs]
+
+
+def extra_properties() -> th.Property:
+    return th.Property(
+        EXTRA_PROPERTIES,
+        th.ObjectType(additional_properties=True),
+        description="Fields Braze sent that this tap does not declare, as sent.",
+    )
+
+
+def keep_extras(stream: TapStream, record: dict, declared: Mapping[str, Any]) -> dict:
+    """The record with its undeclared fields moved into `extra_properties` (absent, so null, when none are)."""
+    extras = {key: record.pop(key) for key in [k for k in record if k not in declared]}
+    if extras:
+        stream.log_unknown_columns(extras, kept_in=EXTRA_PROPERTIES)
+        record[EXTRA_PROPERTIES] = extras
+    return record
 
 
 def with_app_group(section: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
@@ -87,6 +111,7 @@ class BrazeListStream(BrazeStream):
             *extra,
             *properties(self.endpoint.properties),
             *([th.Property("position", th.IntegerType)] if self.endpoint.names_only else []),
+            extra_properties(),
         ).to_dict()
 
     def get_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
@@ -113,15 +138,14 @@ class BrazeListStream(BrazeStream):
         self.logger.info("%s: %d pages, %d requests", self.name, page + 1, stats.requests)
 
     def project(self, item: Any) -> dict:
-        """The item's schema fields; fields Braze adds are logged once. The JSON types are Braze's own, so the
-        SDK's type conformance (a quarter of the time of a 50,000-segment list) is left out for lists."""
+        """The item's schema fields, and the fields Braze adds in `extra_properties`. The JSON types are Braze's
+        own, so the SDK's type conformance (a quarter of the time of a 50,000-segment list) is left out."""
         if not isinstance(item, dict):
             raise VendorError(f"braze: stream {self.name}: a list item is not an object: {str(item)[:200]}")
         fields = self.schema["properties"]
-        if item.keys() == fields.keys():
-            return item
-        self.log_unknown_columns(key for key in item if key not in fields)
-        return {name: item.get(name) for name in fields}
+        if len(item) == len(fields) - 1 and all(key in fields for key in item):
+            return item  # exactly the declared fields: the common case, at no cost
+        return keep_extras(self, {name: item.get(name) for name in fields if name != EXTRA_PROPERTIES} | item, fields)
 
     def get_child_context(self, record: dict, context: Mapping[str, Any] | None) -> dict:
         key = record["name"] if self.endpoint.names_only else record["id"]
@@ -148,7 +172,9 @@ class BrazeDetailsStream(BrazeStream):
 
     def build_schema(self) -> dict:
         return th.PropertiesList(
-            th.Property(self.endpoint.id_param, th.StringType, required=True), *properties(self.endpoint.properties)
+            th.Property(self.endpoint.id_param, th.StringType, required=True),
+            *properties(self.endpoint.properties),
+            extra_properties(),
         ).to_dict()
 
     def get_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
@@ -163,7 +189,7 @@ class BrazeDetailsStream(BrazeStream):
             read=read_json,
         )
         payload.pop("message", None)
-        yield {**payload, self.endpoint.id_param: identifier}
+        yield keep_extras(self, {**payload, self.endpoint.id_param: identifier}, self.schema["properties"])
 
 
 class BrazeSeriesStream(SchemaOnce, WindowedStream):
@@ -196,6 +222,7 @@ class BrazeSeriesStream(SchemaOnce, WindowedStream):
             th.Property("time", th.DateType if self.unit == "day" else th.DateTimeType, required=True),
             *([th.Property("app_id", th.StringType, required=True)] if self.filters_app else []),
             *properties(self.endpoint.metrics),
+            extra_properties(),
         ).to_dict()
 
     def plan(self, context: Mapping[str, Any] | None, first: dt.date, last: dt.date, today: dt.date) -> list[Window]:
@@ -235,6 +262,7 @@ class BrazeSeriesStream(SchemaOnce, WindowedStream):
         if not isinstance(points, list):
             raise ValueError(f"no `data` list in {str(payload)[:200]!r}")
         first, last = window.start.isoformat(), window.end.isoformat()
+        declared = self.schema["properties"]
         for point in points:
             time = str(point.get("time", ""))
             if not first <= time[:10] <= last:
@@ -244,7 +272,7 @@ class BrazeSeriesStream(SchemaOnce, WindowedStream):
                 record[key] = identifier
             if self.filters_app:
                 record["app_id"] = self.section["app_id"]
-            yield record
+            yield keep_extras(self, record, declared)
 
 
 class BrazeSegmentUsersStream(BrazeStream):
@@ -269,6 +297,12 @@ class BrazeSegmentUsersStream(BrazeStream):
         ("push_subscribe", "string"),
         ("email_subscribe", "string"),
         ("custom_attributes", "object"),
+        ("created_at", "date-time"),
+        ("random_bucket", "integer"),
+        ("attributed_campaign", "string"),
+        ("attributed_source", "string"),
+        ("attributed_adgroup", "string"),
+        ("attributed_ad", "string"),
     )
     USER_ARRAYS: ClassVar[tuple[str, ...]] = (
         "custom_events",
@@ -277,7 +311,9 @@ class BrazeSegmentUsersStream(BrazeStream):
         "push_tokens",
         "apps",
         "campaigns_received",
+        "canvases_received",
         "cards_clicked",
+        "user_aliases",
     )
 
     @property
@@ -292,6 +328,7 @@ class BrazeSegmentUsersStream(BrazeStream):
             *properties(self.USER_FIELDS),
             th.Property("last_coordinates", th.ArrayType(th.NumberType)),
             *(th.Property(name, th.ArrayType(any_object)) for name in self.USER_ARRAYS),
+            extra_properties(),
         ).to_dict()
 
     @property
@@ -360,7 +397,7 @@ class BrazeSegmentUsersStream(BrazeStream):
         return ("ready" if result is not None else "not ready"), result
 
     def users(self, archive: IO[bytes], segment: str) -> Iterator[dict]:
-        declared = set(self.schema["properties"])
+        declared = self.schema["properties"]
         with zipfile.ZipFile(archive) as files:
             for member in files.infolist():
                 if member.is_dir():
@@ -376,22 +413,7 @@ class BrazeSegmentUsersStream(BrazeStream):
                         braze_id = user.get("braze_id") or user.get("appboy_id")
                         if not braze_id:
                             raise ValueError(f"{member.filename} line {line_number} has no braze_id nor appboy_id")
-                        unknown = [k for k in user if k not in declared]
-                        if unknown:
-                            self.log_unknown_fields(unknown)
-                        yield {
-                            **{k: v for k, v in user.items() if k in declared},
-                            "segment_id": segment,
-                            "braze_id": str(braze_id),
-                        }
-
-    _logged_unknown: ClassVar[set[str]] = set()
-
-    def log_unknown_fields(self, fields: list[str]) -> None:
-        new = [f for f in fields if f not in self._logged_unknown]
-        if new:
-            self._logged_unknown.update(new)
-            self.logger.warning("%s: user fields this tap does not map, left out: %s", self.name, ", ".join(new))
+                        yield keep_extras(self, {**user, "segment_id": segment, "braze_id": str(braze_id)}, declared)
 
 
 def stream_classes() -> list[type[BrazeStream] | type[BrazeSeriesStream]]:
