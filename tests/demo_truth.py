@@ -78,10 +78,11 @@ def appsflyer_cohorts(simulators: Simulators, first: dt.date, last: dt.date) -> 
 
 
 def adjust_rows(simulators: Simulators, start_days_ago: int) -> int:
-    """Per stream: 2 apps (x 1 tracker) x 3 countries x every period begun for each cohort day."""
+    """Per stream: 2 apps (x 1 tracker) x 2 OS (iOS, Android) x 3 countries x every period begun for each cohort
+    day: iOS and Android rows of one cohort are two keys."""
     simulator = simulators["adjust"]
     query = AdjustQuery(("abc123def4",), None, ("installs",), days_ago(start_days_ago), days_ago(0), (), "day")
-    return 2 * 3 * sum(len(simulator.periods(query, day)) for day in simulator.cohort_dates(query))
+    return 2 * 2 * 3 * sum(len(simulator.periods(query, day)) for day in simulator.cohort_dates(query))
 
 
 def branch_rows(simulators: Simulators, start_days_ago: int, data_source: str) -> int:

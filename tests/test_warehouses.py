@@ -108,6 +108,11 @@ def check_two_daily_runs(loader: str, env: dict[str, str], query: Query, sandbox
         total = query(f"select count(*) from cohorts.{table}")[0][0]
         distinct = query(f"select count(*) from (select distinct {primary_key(table)} from cohorts.{table}) keys")[0][0]
         assert (total, distinct) == (rows, rows), table
+    # Adjust grouped by os_names and countries: one row per real key, iOS and Android apart.
+    for table in ("adjust_cohorts", "adjust_app_cohorts"):
+        real_keys = f"select distinct app_token, os_name, country, cohort_date, period from cohorts.{table}"
+        assert query(f"select count(*) from ({real_keys}) keys")[0][0] == expected[table], table
+        assert sorted(query(f"select distinct os_name from cohorts.{table}")) == [("android",), ("ios",)]
     resynced = appsflyer_count_sum(sandbox.simulators, days_ago(LOOKBACK + 1), days_ago(1))
     assert resynced != resynced_before  # the values really changed, so the sums below tell old from new
     assert query("select sum(count) from cohorts.appsflyer_cohorts")[0][0] == appsflyer_before + resynced
