@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 
 from tap_cohorts.core.config import common_problems, redact_config_secrets, secret_problems, top_level_properties
+from tap_cohorts.core.failures import RunLedger
 from tap_cohorts.core.output import StateFlushingWriter
 from tap_cohorts.core.vendor import Vendor
 from tap_cohorts.vendors.adjust import VENDOR as ADJUST
@@ -57,11 +60,17 @@ class TapCohorts(Tap):
             raise ConfigValidationError("Config validation failed", errors=problems)
         return problems
 
+    @cached_property
+    def ledger(self) -> RunLedger:
+        """The run's failures, shared by every vendor's client (`core/failures.py`)."""
+        return RunLedger(fail_fast=bool(self.config.get("fail_fast")))
+
     def discover_streams(self) -> list[Stream]:
         streams: list[Stream] = []
         for vendor in VENDORS:
             if self.config.get(vendor.name):
-                streams += vendor.build_streams(self, self.config)
+                streams += vendor.build_streams(self, self.config, self.ledger)
+        self.ledger.expect(stream.name for stream in streams)
         return streams
 
 

@@ -17,7 +17,7 @@ import duckdb
 import psycopg
 import pytest
 
-from cohorts_sandbox import Sandbox
+from cohorts_sandbox import Fault, Sandbox
 from tests.demo_truth import applovin_revenue_sum, appsflyer_count_sum, expected_rows, primary_key
 from tests.helpers import days_ago
 from tests.postgres_server import PostgresServer
@@ -29,7 +29,9 @@ LOOKBACK = 7  # the demo environment's lookback_days
 Query = Callable[[str], list[tuple[Any, ...]]]
 
 
-def meltano_run(loader: str, sandbox: Sandbox, tmp_path: Path, env: dict[str, str]) -> str:
+def meltano_run(
+    loader: str, sandbox: Sandbox, tmp_path: Path, env: dict[str, str], expect_failure: bool = False
+) -> str:
     environment = {
         **os.environ,
         "SANDBOX_PORT": str(sandbox.port),
@@ -45,7 +47,7 @@ def meltano_run(loader: str, sandbox: Sandbox, tmp_path: Path, env: dict[str, st
         text=True,
         timeout=900,
     )
-    assert result.returncode == 0, result.stderr[-5000:]
+    assert (result.returncode != 0) == expect_failure, result.stderr[-5000:]
     return result.stderr
 
 
@@ -151,3 +153,38 @@ def test_postgres_two_daily_runs_upsert_and_types(
 def test_duckdb_two_daily_runs_upsert(sandbox: Sandbox, tmp_path: Path) -> None:
     env, query = duckdb_target(tmp_path)
     check_two_daily_runs("target-duckdb", env, query, sandbox, tmp_path)
+
+
+@pytest.mark.e2e
+def test_a_run_with_one_vendor_failing_is_filled_in_by_the_next(
+    sandbox: Sandbox, postgres: tuple[dict[str, str], Query], tmp_path: Path
+) -> None:
+    """Meltano 4.4.1 keeps the state a failed run's target wrote (as partial state, merged on the next run), so
+    the next run asks the failed vendor for what it missed and the others for their lookback only."""
+    env, query = postgres
+    # AppLovin refuses the key (revoked, then fixed): one request, then its other streams are not asked.
+    sandbox.add_fault(Fault("status", vendor="applovin", status=401, times=100_000, message="key revoked"))
+    first = meltano_run("target-postgres", sandbox, tmp_path, env, expect_failure=True)
+    assert "1 partition(s) failed (applovin)" in first and "key revoked" in first
+    assert len(sandbox.requests_to("applovin")) == 1
+    expected = expected_rows(START, sandbox.simulators)
+    for table, rows in expected.items():
+        count = query(f"select count(*) from cohorts.{table}")[0][0] if table_exists(query, table) else 0
+        assert count == (0 if table.startswith("applovin") else rows), table
+
+    sandbox.reset()
+    second = meltano_run("target-postgres", sandbox, tmp_path, env)
+    assert "Reading state from Database" in second
+    for table, rows in expected.items():
+        total = query(f"select count(*) from cohorts.{table}")[0][0]
+        distinct = query(f"select count(*) from (select distinct {primary_key(table)} from cohorts.{table}) keys")[0][0]
+        assert (total, distinct) == (rows, rows), table
+    # The failed vendor is asked for the whole missed range, the others for their lookback only.
+    assert {r.query["start"][0] for r in sandbox.requests_to("applovin")} == {days_ago(START).isoformat()}
+    appsflyer_from = min(r.json()["from"] for r in sandbox.requests_to("appsflyer"))
+    assert appsflyer_from == days_ago(LOOKBACK + 1).isoformat()
+
+
+def table_exists(query: Query, table: str) -> bool:
+    sql = f"select count(*) from information_schema.tables where table_schema = 'cohorts' and table_name = '{table}'"
+    return query(sql)[0][0] == 1

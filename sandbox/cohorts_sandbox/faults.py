@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import random
+import re
 from dataclasses import asdict, dataclass
 
 KINDS = (
@@ -17,6 +19,7 @@ KINDS = (
     "bom",  # prefix a CSV body with a UTF-8 byte-order mark
     "extra_column",  # add an unknown column to a CSV body
     "missing_column",  # remove the last column of a CSV body
+    "bad_value",  # write `value` into the first `field` of a JSON body (a vendor's bad number, say)
 )
 
 
@@ -31,6 +34,8 @@ class Fault:
     retry_after: float | None = None
     delay: float = 0.0
     message: str = "sandbox fault"
+    field: str = ""
+    value: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -41,6 +46,12 @@ class Fault:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def write_bad_value(body: bytes, field: str, value: str) -> bytes:
+    """The JSON body with the first `"field": ...` value replaced by the string `value`."""
+    pattern = re.compile(rb'("' + re.escape(field.encode()) + rb'"\s*:\s*)("[^"]*"|[-0-9.eE+]+|null)')
+    return pattern.sub(lambda m: m.group(1) + json.dumps(value).encode(), body, count=1)
 
 
 def transform_csv(body: bytes, kind: str, seed: int = 0) -> bytes:

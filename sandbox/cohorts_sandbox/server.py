@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from cohorts_sandbox.faults import Fault, transform_csv
+from cohorts_sandbox.faults import Fault, transform_csv, write_bad_value
 
 
 @dataclass
@@ -273,6 +273,8 @@ class Sandbox:
                 response.body = transform_csv(response.body, fault.kind, self.config.seed)
             elif fault.kind == "malformed_json":
                 response.body = response.body[: len(response.body) // 2]
+            elif fault.kind == "bad_value":
+                response.body = write_bad_value(response.body, fault.field, fault.value)
         return response, fault
 
 

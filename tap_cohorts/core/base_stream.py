@@ -9,7 +9,7 @@ deselects a property, a map is configured or a child stream is selected.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from singer_sdk import Stream
@@ -19,10 +19,13 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import RecordMessage
 
+from tap_cohorts.core.http import RequestLabel, VendorClient
 from tap_cohorts.core.output import StateFlushingWriter
 
 
 class TapStream(Stream):
+    client: VendorClient
+    records_written = 0
     _lean: bool | None = None
     _children_wanted: bool | None = None
     _logged_unknown_columns: set[str] | None = None
@@ -42,6 +45,27 @@ class TapStream(Stream):
                 ", ".join(new),
             )
 
+    def get_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
+        """`read_records`, where a failure ends this partition (for a child: this parent's part), not the run:
+        it goes into the run's ledger (`core/failures.py`), and the run goes on."""
+        try:
+            yield from self.read_records(context)
+        except Exception as error:
+            self.client.fail(RequestLabel(self.name, context), error)
+
+    def read_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
+        """The records of one partition."""
+        raise NotImplementedError
+
+    def log_sync_costs(self) -> None:
+        """The SDK calls this for every stream at the end of a run: the stream's summary, then the run's."""
+        super().log_sync_costs()
+        self.log_summary()
+        self.client.ledger.stream_finished(self.name, self.records_written if self.selected else None, self.logger)
+
+    def log_summary(self) -> None:
+        """What this stream did in the run, for the log."""
+
     def _is_lean(self) -> bool:
         if self._lean is None:
             maps = self.stream_maps
@@ -55,6 +79,7 @@ class TapStream(Stream):
         return self._lean
 
     def _write_record_message(self, record: dict) -> None:
+        self.records_written += 1
         if not self._is_lean():
             super()._write_record_message(record)
             return

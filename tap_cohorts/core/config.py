@@ -45,6 +45,13 @@ def top_level_properties() -> list[th.Property]:
             description="Cohort dates before the bookmark that every run syncs again, because a cohort's day-N "
             "values keep changing until day N has passed.",
         ),
+        th.Property(
+            "fail_fast",
+            th.BooleanType,
+            default=False,
+            description="Stop the run at the first error. Default: a failing partition ends alone (its bookmark "
+            "stays), every other partition and vendor syncs, and the run exits non-zero with a summary.",
+        ),
     ]
 
 

@@ -6,7 +6,16 @@ from singer_sdk.exceptions import FatalAPIError
 
 
 class VendorError(FatalAPIError):
-    """The vendor refused a request or sent something the tap cannot use; the run stops."""
+    """The vendor refused a request or sent something the tap cannot use: the partition ends (and with
+    `ends_vendor`, every partition of that vendor: a refused credential, an unreachable host)."""
+
+    def __init__(self, message: str, *, ends_vendor: bool = False) -> None:
+        super().__init__(message)
+        self.ends_vendor = ends_vendor
+
+
+class VendorNotAsked(VendorError):
+    """A request not sent because its vendor ended earlier in the run."""
 
 
 class RowCapReached(Exception):

@@ -24,7 +24,8 @@ import requests
 from pyrate_limiter import Duration, Limiter, Rate
 
 from tap_cohorts.core.budget import account_budget_name, budget_secrets, open_bucket
-from tap_cohorts.core.errors import MalformedBody, VendorError
+from tap_cohorts.core.errors import MalformedBody, VendorError, VendorNotAsked
+from tap_cohorts.core.failures import RunLedger
 from tap_cohorts.core.windows import Window
 
 if TYPE_CHECKING:
@@ -155,9 +156,11 @@ logging.getLogger("urllib3.connectionpool").addFilter(URLLIB3_REDACTION)
 class RetryableError(Exception):
     """A failure worth another attempt (429, 5xx, a dropped connection, a truncated body)."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, unreachable: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        # No answer at all (refused, reset, timed out): if retries run out, the host is down for every request.
+        self.unreachable = unreachable
 
 
 def origin(url: str) -> str:
@@ -248,6 +251,7 @@ class VendorClient:
         self.session.headers["User-Agent"] = "tap-cohorts"
         URLLIB3_REDACTION.register(secrets)
         self.totals = WindowStats()
+        self.ledger = RunLedger()  # the tap gives every client the run's ledger
 
     @classmethod
     def for_runtime(cls, runtime: VendorRuntime, **kwargs: Any) -> VendorClient:
@@ -261,6 +265,22 @@ class VendorClient:
             retry_base_seconds=runtime.retry_wait_seconds,
             **kwargs,
         )
+
+    def fail(self, label: RequestLabel, error: Exception) -> None:
+        """A partition ends with `error`: recorded in the run's ledger, so the run goes on (re-raised under
+        fail_fast). A request its vendor's earlier failure made pointless is counted as not asked."""
+        if self.ledger.fail_fast:
+            raise error
+        if isinstance(error, VendorNotAsked):
+            self.ledger.skip(label.stream)
+            return
+        if isinstance(error, VendorError):
+            message = self.redact(str(error))
+        else:  # not one of ours: say where, and what it is
+            message = self.redact(f"{self.vendor}: {label}: {type(error).__name__}: {error}")
+        self.logger.error("%s (the run goes on with the next partition)", message)
+        ends_vendor = isinstance(error, VendorError) and error.ends_vendor
+        self.ledger.record(self.vendor, label.stream, label.partition, message, ends_vendor)
 
     def wait_for_budget(self, stats: WindowStats) -> None:
         """Block until the vendor's rate limits allow one more request; count the wait."""
@@ -297,6 +317,8 @@ class VendorClient:
         credential (pre-signed download URLs); `rate_limited=False` is for hosts outside the vendor's API;
         statuses in `accept` go to `read` instead of failing (a download URL that is not ready yet).
         """
+        if self.vendor in self.ledger.ended:
+            raise VendorNotAsked(f"{self.vendor}: {label}: not asked: {self.ledger.ended[self.vendor]}")
         url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
         send_headers = {**(self._auth_headers if authenticated else {}), **(headers or {})}
         send_params = {**(self._auth_params if authenticated else {}), **(params or {})}
@@ -309,9 +331,13 @@ class VendorClient:
             try:
                 response = self._send(method, url, send_params, json, send_headers, authenticated, label, stats)
             except NOT_RETRYABLE_REQUEST_ERRORS as exc:
-                raise VendorError(f"{self.vendor}: {label}: {type(exc).__name__}: {self.redact(str(exc))}") from None
+                raise VendorError(
+                    f"{self.vendor}: {label}: {type(exc).__name__}: {self.redact(str(exc))}", ends_vendor=authenticated
+                ) from None
             except requests.RequestException as exc:
-                raise RetryableError(f"{type(exc).__name__}: {self.redact(str(exc))}") from None
+                raise RetryableError(
+                    f"{type(exc).__name__}: {self.redact(str(exc))}", unreachable=authenticated
+                ) from None
             with response:
                 if response.status_code >= 400 and response.status_code not in accept:
                     self._raise_for_status(response, label)
@@ -335,9 +361,10 @@ class VendorClient:
             )
 
         def give_up(details: Any) -> None:
+            error = details.get("exception")
             raise VendorError(
-                f"{self.vendor}: {label}: gave up after {details['tries']} attempts: "
-                f"{self.redact(str(details.get('exception')))}"
+                f"{self.vendor}: {label}: gave up after {details['tries']} attempts: {self.redact(str(error))}",
+                ends_vendor=getattr(error, "unreachable", False),
             ) from None
 
         retried = backoff.on_exception(
@@ -384,7 +411,8 @@ class VendorClient:
             if origin(target) != origin(url):
                 raise VendorError(
                     f"{self.vendor}: {label}: HTTP {status} redirects to {origin(target)}, another origin than "
-                    f"{origin(url)}; not followed, so the credential is not sent there (check base_url)"
+                    f"{origin(url)}; not followed, so the credential is not sent there (check base_url)",
+                    ends_vendor=True,
                 )
             if status == 303 or (status in (301, 302) and method == "POST"):
                 method, body = "GET", None
@@ -411,4 +439,5 @@ class VendorClient:
         message = f"{self.vendor}: {label}: HTTP {status} {response.reason}: {body or '(empty body)'}"
         if hint:
             message += f". Hint: {hint}"
-        raise VendorError(message)
+        # A refused credential refuses every request: the vendor's other partitions are not asked.
+        raise VendorError(message, ends_vendor=status == 401)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from singer_sdk import typing as th
 
 from tap_cohorts.core.config import VendorRuntime, vendor_runtime
+from tap_cohorts.core.failures import RunLedger
 from tap_cohorts.core.http import RateLimit, VendorClient
 
 if TYPE_CHECKING:
@@ -44,7 +45,9 @@ class Vendor:
             logger=logger,
         )
 
-    def build_streams(self, tap: Tap, config: Mapping[str, Any]) -> list[Stream]:
+    def build_streams(self, tap: Tap, config: Mapping[str, Any], ledger: RunLedger) -> list[Stream]:
         section = config[self.name]
         runtime = vendor_runtime(config, section, default_base_url=self.base_url, default_rate_limits=self.rate_limits)
-        return self.streams(tap, section, runtime, self.client(section, runtime, tap.logger))
+        client = self.client(section, runtime, tap.logger)
+        client.ledger = ledger
+        return self.streams(tap, section, runtime, client)

@@ -78,7 +78,7 @@ class WindowedStream(TapStream):
 
     # The run.
 
-    def get_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
+    def read_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
         yield from self.sync_partition(context)
 
     def sync_partition(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
@@ -103,11 +103,13 @@ class WindowedStream(TapStream):
             self.runtime.bounds.lookback_days,
         )
         for window in windows:
-            yield from self._sync_window(context, window)
+            try:
+                yield from self._sync_window(context, window)
+            except Exception as error:  # the partition ends; its bookmark stays at the last whole window
+                self.client.fail(RequestLabel(self.name, context, window), error)
+                return
 
-    def log_sync_costs(self) -> None:
-        """The SDK calls this for every stream at the end of a run: the per-stream summary goes here."""
-        super().log_sync_costs()
+    def log_summary(self) -> None:
         if not self.windows_synced and not self.totals.requests:
             return
         self.logger.info(

@@ -114,7 +114,7 @@ class BrazeListStream(BrazeStream):
             extra_properties(),
         ).to_dict()
 
-    def get_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
+    def read_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
         label = RequestLabel(self.name)
         stats = WindowStats()
         page = 0
@@ -177,7 +177,7 @@ class BrazeDetailsStream(BrazeStream):
             extra_properties(),
         ).to_dict()
 
-    def get_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
+    def read_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
         assert context is not None
         identifier = context[self.endpoint.id_param]
         payload = self.client.call(
@@ -230,7 +230,7 @@ class BrazeSeriesStream(SchemaOnce, WindowedStream):
         days = settings.MAX_SERIES_UNITS if self.unit == "day" else settings.MAX_SERIES_UNITS // 24
         return plan_windows(first, last, days)
 
-    def get_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
+    def read_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
         if self.endpoint.tracked_only and context and context.get("tracked") is False:
             return  # the document serves a segment's series only when analytics tracking is enabled
         yield from self.sync_partition(context)
@@ -339,7 +339,7 @@ class BrazeSegmentUsersStream(BrazeStream):
             timeout=float(self.section.get("export_timeout_seconds", 3600)),
         )
 
-    def get_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
+    def read_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
         assert context is not None
         segment = context["segment_id"]
         label = RequestLabel(self.name, {"segment_id": segment})

@@ -1,0 +1,138 @@
+"""One vendor's failure must not cost the others their day: all five vendors in one run, one partition failing
+for good; every other partition syncs exactly as in a clean run, the failing one's bookmark stays, the run
+exits non-zero with a summary naming the failure. `fail_fast` restores stop-at-first-error."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from cohorts_sandbox import Fault, Sandbox
+from tap_cohorts.core.errors import VendorError
+from tap_cohorts.core.failures import RunFailed
+from tests.helpers import TapRun, applovin_config, appsflyer_config, days_ago, run_tap
+from tests.test_adjust import adjust_config
+from tests.test_branch import branch_config
+from tests.test_braze import braze_config
+from tests.test_reliability import keyed, shrink_braze
+
+
+def all_vendors(sandbox: Sandbox, **top: Any) -> dict:
+    """Every vendor in one config, each from its own start date, all up to yesterday."""
+    sections = [
+        appsflyer_config(sandbox, app_ids=["com.example.puzzle", "id1234567890"], periods=[0, 1, 7]),
+        branch_config(sandbox, data_sources=["install_cohort", "reengagement_cohort"]),
+        adjust_config(sandbox, grouping=["trackers"], tracker_tokens=["12djsk"]),
+        braze_config(sandbox, export_segment_ids=["seg-00001"]),
+        applovin_config(sandbox, periods=[0, 1], page_size=30),
+    ]
+    config: dict[str, Any] = {"start_date": days_ago(12).isoformat(), "end_date": days_ago(1).isoformat(), **top}
+    for section in sections:
+        config.update({k: v for k, v in section.items() if isinstance(v, dict)})
+    return config
+
+
+def bookmarks(run: TapRun, stream: str) -> dict[str, str | None]:
+    """Each partition's bookmark in the run's last state, by its context."""
+    state = run.final_state["bookmarks"].get(stream, {})
+    partitions = state.get("partitions") or [state]
+    return {repr(sorted((p.get("context") or {}).items())): p.get("replication_key_value") for p in partitions}
+
+
+@pytest.fixture
+def five(sandbox: Sandbox) -> Sandbox:
+    shrink_braze(sandbox)
+    sandbox.config.braze_export_polls = 1
+    return sandbox
+
+
+# Per vendor: how one of its partitions fails for good, the stream it belongs to, and that partition's context.
+FAILURES: dict[str, tuple[Fault | None, str, dict[str, str] | None]] = {
+    "appsflyer": (
+        Fault("status", vendor="appsflyer", path_contains="/app/id1234567890", status=500, times=10_000),
+        "appsflyer_cohorts",
+        {"app_id": "id1234567890", "cohort_type": "user_acquisition", "kpi": "sessions"},
+    ),
+    "branch": (None, "branch_install_cohorts", None),  # its export job ends in ERROR (sandbox.branch_job_errors)
+    "adjust": (
+        Fault("status", vendor="adjust", path_contains="/trackers/", status=404, times=10_000),
+        "adjust_tracker_cohorts",
+        {"app_token": "abc123def4", "tracker_token": "12djsk"},
+    ),
+    "braze": (
+        # The first campaign's series (two attempts: max_retries 1); the second campaign's still syncs.
+        Fault("status", vendor="braze", path_contains="/campaigns/data_series", status=500, times=2),
+        "braze_campaign_data_series",
+        None,
+    ),
+    "applovin": (
+        # The issue's own case: a number with a fraction where a count must be whole.
+        Fault("bad_value", vendor="applovin", path_contains="/maxCohort/imp", field="user_count_0", value="483.80"),
+        "applovin_cohort_impressions",
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("vendor", FAILURES)
+def test_one_failing_partition_costs_only_itself(five: Sandbox, vendor: str, caplog: pytest.LogCaptureFixture) -> None:
+    config = all_vendors(five, max_retries=1)
+    for section in config.values():
+        if isinstance(section, dict):
+            section["max_retries"] = 1
+    clean = keyed(run_tap(config))
+    assert len(clean) >= 29 - 4  # every stream of every vendor (the News Feed and product series may be empty)
+    five.reset()
+    fault, stream, partition = FAILURES[vendor]
+    if fault:
+        five.add_fault(fault)
+    else:
+        five.config.branch_job_errors = ["invalid dimension combination"]
+    caplog.set_level(logging.INFO)
+    failed = run_tap(config, expect_error=True)
+
+    assert isinstance(failed.error, RunFailed) and "partition(s) failed" in str(failed.error)
+    records = keyed(failed)
+    for name, rows in clean.items():
+        if name == stream:
+            assert records.get(name, {}).items() <= rows.items()  # what it did emit is right
+            assert records.get(name, {}) != rows
+        else:
+            assert records.get(name) == rows, f"{name} lost records to {vendor}'s failure"
+    if partition is not None:
+        assert bookmarks(failed, stream)[repr(sorted(partition.items()))] is None  # the bookmark did not move
+    summary = next(
+        r.getMessage() for r in caplog.records if "Run summary:" in r.getMessage() and "failed" in r.getMessage()
+    )
+    assert f"| {vendor} | {stream} |" in summary
+    print(f"\n{vendor}: {sum(map(len, records.values()))} records against {sum(map(len, clean.values()))} clean")
+
+
+def test_a_refused_credential_ends_that_vendor_after_one_request(
+    five: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = all_vendors(five)
+    clean = keyed(run_tap(config))
+    five.reset()
+    five.add_fault(Fault("status", vendor="adjust", status=401, times=10_000, message="token revoked"))
+    failed = run_tap(config, expect_error=True)
+    assert len(five.requests_to("adjust")) == 1
+    records = keyed(failed)
+    assert {name: rows for name, rows in records.items()} == {
+        n: r for n, r in clean.items() if not n.startswith("adjust")
+    }
+    assert "token revoked" in str(failed.error)
+    summary = next(r.getMessage() for r in caplog.records if "partition(s) failed" in r.getMessage())
+    assert "| (not asked) | adjust_cohorts |" in summary or "| (not asked) | adjust_tracker_cohorts |" in summary
+
+
+def test_fail_fast_stops_at_the_first_error(five: Sandbox) -> None:
+    config = all_vendors(five, fail_fast=True)
+    five.add_fault(Fault("status", vendor="adjust", status=404, times=10_000))
+    failed = run_tap(config, expect_error=True)
+    assert isinstance(failed.error, VendorError) and not isinstance(failed.error, RunFailed)
+    assert "HTTP 404" in str(failed.error)
+    assert len(five.requests_to("adjust")) == 1
+    assert five.requests_to("applovin") == [] and five.requests_to("appsflyer") == []  # streams after it: never
