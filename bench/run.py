@@ -450,19 +450,28 @@ def throughput_and_memory(report: Report) -> None:
         raw = run_reference("branch", url=sandbox.url("files"), log=log)
         report.add_throughput("branch_install_cohorts", tap, raw, "raw loop over the export files")
 
-        # 4. A daily incremental run after the 1M backfill.
+        # 4. The next day's incremental run after the 1M backfill: the lookback, and the cohorts whose requested
+        # period (60, 90, 180) completed since (the state's last run moved back a day, as a day later).
         sandbox.reset()
         progress("daily run")
         first = run_tap(appsflyer_config(sandbox, 100, ["com.example.puzzle"]))
+        state = first["state"]
+        yesterday = (TODAY - dt.timedelta(days=1)).isoformat()
+        for partition in state["bookmarks"]["appsflyer_cohorts"]["partitions"]:
+            partition["last_run_date"] = yesterday
         sandbox.reset()
-        daily = run_tap(big, state=first["state"])
+        daily = run_tap(big, state=state)
         made = len([r for r in sandbox.requests() if r["vendor"] == "appsflyer"])
-        minimum = 31  # the 30 lookback days and yesterday, one day a call (AppsFlyer's complete-days rule)
+        partitions = len(state["bookmarks"]["appsflyer_cohorts"]["partitions"])
+        # Per partition: the 30 lookback days and yesterday, one day a call (the complete-days rule), and one
+        # call per requested period past the lookback whose cohort (today - p - 1) is inside the 100-day range.
+        maturing = [p for p in (60, 90, 180) if p + 1 <= 100]
+        minimum = partitions * (31 + len(maturing))
         report.rows.append(
             (
-                "daily run after backfill",
-                f"{made} requests, {daily['records']:,} records",
-                f"minimum for lookback_days 30: {minimum}",
+                "next day's run after backfill",
+                f"{made} requests, {daily['records']:,} records ({partitions} partition)",
+                f"least the maturity rule needs: {minimum} (31 lookback + {len(maturing)} maturing cohorts)",
             )
         )
     finally:

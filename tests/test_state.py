@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from cohorts_sandbox import Fault, Sandbox
 from tests.helpers import applovin_config, appsflyer_config, days_ago, run_tap
-from tests.test_appsflyer import KEY, STREAM, by_key, expected_records
+from tests.test_appsflyer import DEFAULT_PERIODS, KEY, STREAM, by_key, expected_records
 
 pytestmark = pytest.mark.dates
 
@@ -62,8 +64,13 @@ def test_an_interrupted_run_resumes_without_gaps(sandbox: Sandbox) -> None:
 
     sandbox.reset()
     resumed = run_tap(config, state=last_state)
-    first_request = sandbox.requests_to("appsflyer")[0].json()
-    assert first_request["from"] == days_ago(30).isoformat()
+    # It resumes at the bookmark; before that, only single cohorts whose requested period completed today.
+    windows = [(r.json()["from"], r.json()["to"]) for r in sandbox.requests_to("appsflyer")]
+    resumed_from = [w for w in windows if w[0] >= days_ago(30).isoformat()]
+    assert resumed_from[0][0] == days_ago(30).isoformat()
+    maturing = {dt.date.fromisoformat(w[0]) for w in windows if w not in resumed_from}
+    assert all(w[0] == w[1] for w in windows if w not in resumed_from)
+    assert maturing == {days_ago(p + 1) for p in DEFAULT_PERIODS if 30 < p + 1 <= 70}  # not before start_date
     combined = by_key(interrupted.records(STREAM)) | by_key(resumed.records(STREAM))
     assert combined == truth
 

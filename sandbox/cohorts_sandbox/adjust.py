@@ -180,6 +180,11 @@ class AdjustSimulator:
         elapsed = {"day": days, "week": days // 7, "month": days // 30}[query.period]
         return range(min(limit, elapsed) + 1) if elapsed >= 0 else range(0)
 
+    def in_progress(self, query: Query, start: dt.date, period: int) -> bool:
+        """The cohort's period has begun and is not complete: its value still grows."""
+        days = (self.config.current_date() - start).days
+        return {"day": days, "week": days // 7, "month": days // 30}[query.period] == period
+
     def kpi_values(self, query: Query, identity: dict) -> list[float | int]:
         start = identity.get("date")
         if start is None:
@@ -187,11 +192,13 @@ class AdjustSimulator:
         else:
             days = [d for d in self.cohort_days(start, query.period) if query.start <= d <= query.end]
         visible = sorted((k, str(v)) for k, v in identity.items() if k != "date")
+        # A period in progress (begun, not complete) has only part of its value; once complete it stays.
+        progress = 0.5 if start is not None and self.in_progress(query, start, identity.get("period", 0)) else 1.0
         values: list[float | int] = []
         for kpi in query.kpis:
             total = 0.0
             for day in days:
-                base = unit(self.config.seed, "adjust", kpi, day.isoformat(), visible)
+                base = unit(self.config.seed, "adjust", kpi, day.isoformat(), visible) * progress
                 # Revised per day (money in cents: written as total / 100), so a week's or month's sum changes too.
                 total += revised(base * 1000 / (1 + 0.2 * identity.get("period", 0)), self.config.revision)
             values.append(int(total) if kpi in ("installs", "sessions", "clicks") else round(total / 100, 4))

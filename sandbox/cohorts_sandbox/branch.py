@@ -197,7 +197,10 @@ class BranchSimulator:
                         data: dict[str, int | str] = {}
                         running = 0.0
                         for band in bands:
-                            value = revised(unit(*seed, measure, metric, band) * users / (1 + 0.3 * band), revision)
+                            # A band in progress (begun, not complete) has half its value; complete, it stays.
+                            progress = 0.5 if age < (band + 1) * step else 1.0
+                            base = unit(*seed, measure, metric, band) * progress
+                            value = revised(base * users / (1 + 0.3 * band), revision)
                             running += value
                             amount = running if query.cumulative else value
                             if query.per_user:

@@ -42,8 +42,10 @@ def top_level_properties() -> list[th.Property]:
             "lookback_days",
             th.IntegerType,
             default=DEFAULT_LOOKBACK_DAYS,
-            description="Cohort dates before the bookmark that every run syncs again, because a cohort's day-N "
-            "values keep changing until day N has passed.",
+            description="Cohort dates before the bookmark that every run syncs again, because vendors revise "
+            "recent values. Older cohorts are asked again on the day each requested period of theirs is complete "
+            "(AppsFlyer: day p + 1 after the cohort; Adjust: p + 1 periods after its last install day; Branch: "
+            "band b + 1 units; AppLovin: p + 1 days, within its 45-day window).",
         ),
         th.Property(
             "fail_fast",

@@ -26,6 +26,9 @@ from tap_cohorts.core.windows import Window, first_cohort_date, plan_windows, ut
 if TYPE_CHECKING:
     from singer_sdk import Tap
 
+# The partition state's key for the day of its last whole run (next to the SDK's replication_key_value).
+LAST_RUN_KEY = "last_run_date"
+
 
 class WindowedStream(TapStream):
     """A cohort stream: subclasses say how to fetch one window; this class runs windows, caps and state."""
@@ -40,6 +43,9 @@ class WindowedStream(TapStream):
     history_days: ClassVar[int | None] = None
     # Where a first run starts when neither config nor the vendor's history says (in days before today).
     fallback_start_days: ClassVar[int] = 99
+    # Maturing cohorts several days apart are asked in one window when the vendor's answer holds every period
+    # of every cohort in it (fewer requests); False asks each run of consecutive dates on its own.
+    merge_maturing: ClassVar[bool] = True
 
     def __init__(self, tap: Tap, *, client: VendorClient, runtime: VendorRuntime, section: Mapping[str, Any]) -> None:
         self.client = client
@@ -69,6 +75,15 @@ class WindowedStream(TapStream):
         """The windows of one partition's range."""
         return plan_windows(first, last, self.max_window_days, self.cut_dates(context, today))
 
+    def completion_ages(self, context: Mapping[str, Any] | None) -> Iterable[int]:
+        """Days after a cohort date at which each requested period is complete. A cohort is asked again by the
+        first run on or after each of them, however old it is by then (the lookback covers recent ones)."""
+        return ()
+
+    def cohort_span(self, day: dt.date) -> tuple[dt.date, dt.date]:
+        """The first and last date of the cohort holding `day` (a week or month cohort is asked whole)."""
+        return day, day
+
     def latest_cohort_date(self, today: dt.date) -> dt.date:
         """The newest cohort date worth asking for."""
         return today
@@ -91,23 +106,65 @@ class WindowedStream(TapStream):
         first = first_cohort_date(self._bookmark(context), bounds, oldest, self.logger, where)
         last = min(self.runtime.bounds.end_date, self.latest_cohort_date(today))
         windows = self.plan(context, first, last, today)
-        if not windows:
+        floor = max(filter(None, (bounds.start_date, oldest)), default=None)
+        ranges = self.maturing_ranges(context, today, floor, windows[0].start if windows else first)
+        if windows and ranges and self.merge_maturing and (last - ranges[-1][0]).days < self.max_window_days:
+            # The newest maturing cohorts fit in the lookback's window: one request for both.
+            windows = self.plan(context, ranges.pop()[0], last, today)
+        maturing = [window for lo, hi in ranges for window in self.plan(context, lo, hi, today)]
+        if maturing:
+            self.logger.info(
+                "%s: %d window(s) of older cohorts whose requested periods completed since the last run: %s",
+                where,
+                len(maturing),
+                ", ".join(map(str, maturing)),
+            )
+        if windows:
+            self.logger.info(
+                "%s: syncing cohort dates %s..%s in %d window(s) (lookback %d days)",
+                where,
+                first,
+                last,
+                len(windows),
+                self.runtime.bounds.lookback_days,
+            )
+        elif not maturing:
             self.logger.info("%s: nothing to sync (from %s to %s)", where, first, last)
-            return
-        self.logger.info(
-            "%s: syncing cohort dates %s..%s in %d window(s) (lookback %d days)",
-            where,
-            first,
-            last,
-            len(windows),
-            self.runtime.bounds.lookback_days,
-        )
-        for window in windows:
+        for window in maturing + windows:
             try:
                 yield from self._sync_window(context, window)
             except Exception as error:  # the partition ends; its bookmark stays at the last whole window
                 self.client.fail(RequestLabel(self.name, context, window), error)
                 return
+        self._record_run(context, today)
+
+    def maturing_ranges(
+        self, context: Mapping[str, Any] | None, today: dt.date, floor: dt.date | None, before: dt.date
+    ) -> list[tuple[dt.date, dt.date]]:
+        """Date ranges of the cohorts older than `before` (the lookback's first window) with a requested period
+        complete since the partition's last run: `today - age` for each completion age, and every day back to
+        the last run's `- age`, so a run after a gap catches up. A state without a last run (a first run, or
+        one written by an earlier version) counts as yesterday's."""
+        if self._bookmark(context) is None:
+            return []  # a first run asks the whole range anyway
+        last_run = self._last_run(context) or today - dt.timedelta(days=1)
+        dates: set[dt.date] = set()
+        for age in set(self.completion_ages(context)):
+            day = last_run - dt.timedelta(days=age - 1)
+            while day <= today - dt.timedelta(days=age):
+                start, end = self.cohort_span(day)
+                dates.update(start + dt.timedelta(days=n) for n in range((end - start).days + 1))
+                day += dt.timedelta(days=1)
+        dates = {d for d in dates if d < before and (floor is None or d >= floor)}
+        ranges: list[list[dt.date]] = []
+        for day in sorted(dates):
+            adjacent = ranges and (day - ranges[-1][1]).days == 1
+            mergeable = ranges and self.merge_maturing and (day - ranges[-1][0]).days < self.max_window_days
+            if adjacent or mergeable:
+                ranges[-1][1] = day
+            else:
+                ranges.append([day, day])
+        return [(lo, hi) for lo, hi in ranges]
 
     def log_summary(self) -> None:
         if not self.windows_synced and not self.totals.requests:
@@ -187,6 +244,19 @@ class WindowedStream(TapStream):
             value = str(previous)
         state["replication_key"] = self.replication_key
         state["replication_key_value"] = value
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+    def _last_run(self, context: Mapping[str, Any] | None) -> dt.date | None:
+        value = self.get_context_state(context).get(LAST_RUN_KEY)
+        return dt.date.fromisoformat(str(value)) if value else None
+
+    def _record_run(self, context: Mapping[str, Any] | None, today: dt.date) -> None:
+        """The day of this partition's last whole run: the next run asks for what matured since."""
+        state = self.get_context_state(context)
+        if self._bookmark(context) is None:
+            return  # nothing synced yet: the next run starts from start_date anyway
+        state[LAST_RUN_KEY] = today.isoformat()
         self.state_manager.is_flushed = False
         self._write_state_message()
 

@@ -45,6 +45,12 @@ SECTION = th.Property(
             description="The API's `period`: day, week or month cohorts.",
         ),
         th.Property(
+            "max_period",
+            th.IntegerType,
+            description="The last period (in cohort_period units) a cohort is asked again for until it is complete. "
+            "Default 30 days, 12 weeks or 6 months.",
+        ),
+        th.Property(
             "grouping",
             LIST,
             description="Extra grouping levels: trackers, networks, campaigns, adgroups, creatives, events, "
@@ -83,6 +89,9 @@ def validate(config: Mapping[str, Any]) -> list[str]:
     for level in section.get("grouping") or []:
         if not re.fullmatch(r"[a-z_]+", str(level)):
             problems.append(f"{key('grouping')}: {level!r} is not a grouping level (lower-case words and _)")
+    max_period = section.get("max_period")
+    if isinstance(max_period, int) and max_period < 0:
+        problems.append(f"{key('max_period')}: {max_period} must be 0 or more")
     offset = section.get("utc_offset")
     if offset is not None and not re.fullmatch(r"[+-]\d{2}:\d{2}", str(offset)):
         problems.append(f"{key('utc_offset')}: {offset!r} is not in [+-]HH:MM format")

@@ -17,6 +17,9 @@ RATE_LIMITS = [RateLimit(5, 1)]
 MAX_WINDOW_DAYS = 31
 
 COHORT_PERIODS = ("day", "week", "month")
+# The last period a cohort is asked again for until it is complete (`max_period`); the document states no number
+# of periods, so these follow the sandbox (and a month of days, a quarter of weeks, half a year of months).
+DEFAULT_MAX_PERIOD = {"day": 30, "week": 12, "month": 6}
 # The grouping level that puts the cohort date in every result, per cohort period.
 DATE_LEVELS = {"day": "days", "week": "weeks", "month": "months"}
 PERIODS_LEVEL = "periods"

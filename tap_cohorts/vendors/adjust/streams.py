@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from singer_sdk import typing as th
@@ -110,6 +110,19 @@ class AdjustCohortStream(WindowedStream):
             windows.append(Window(start, min(end - dt.timedelta(days=1), last)))
             start = end
         return windows
+
+    def completion_ages(self, context: Mapping[str, Any] | None) -> Iterable[int]:
+        """Period p of a cohort is complete when p + 1 periods have passed since its last install day (a week
+        cohort's start + 6, a month's start + 30 at the longest)."""
+        last = settings.DEFAULT_MAX_PERIOD[self.cohort_period]
+        if self.cohort_period == (self.section.get("cohort_period") or "day"):  # max_period is in these units
+            last = int(self.section.get("max_period") or last)
+        days, spread = {"day": (1, 0), "week": (7, 6), "month": (31, 30)}[self.cohort_period]
+        return [days * (period + 1) + spread for period in range(last + 1)]
+
+    def cohort_span(self, day: dt.date) -> tuple[dt.date, dt.date]:
+        start = period_start(day, self.cohort_period)
+        return start, next_period(start, self.cohort_period) - dt.timedelta(days=1)
 
     def request_params(self, window: Window) -> dict[str, Any]:
         levels = ["apps"] if self.multi_app else []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 import ijson
@@ -82,6 +82,11 @@ class AppLovinCohortStream(WindowedStream):
     def periods(self) -> list[int]:
         wanted = self.section.get("periods")
         return [p for p in self.report.periods if wanted is None or p in wanted]
+
+    def completion_ages(self, context: Mapping[str, Any] | None) -> Iterable[int]:
+        """Values "within p days" are final once p + 1 days have passed; cohorts older than the 45-day request
+        window cannot be asked, so periods past day 44 are never final here (the README says which)."""
+        return [period + 1 for period in self.periods]
 
     def build_schema(self) -> dict:
         return cohort_schema(

@@ -46,6 +46,8 @@ class AppsFlyerCohortsStream(WindowedStream):
     primary_keys = [*KEY_COLUMNS, "cohort_date", "dimension_key", "period"]
     max_window_days = settings.MAX_WINDOW_DAYS
     history_days = settings.HISTORY_DAYS
+    # A window returns the periods complete for its last date only (see cut_dates): no merging across dates.
+    merge_maturing = False
 
     @property
     def groupings(self) -> list[str]:
@@ -85,6 +87,10 @@ class AppsFlyerCohortsStream(WindowedStream):
     def latest_cohort_date(self, today: dt.date) -> dt.date:
         """Without partial_data the API returns complete days only, so today's cohort has nothing yet."""
         return today if self.section.get("partial_data") else today - dt.timedelta(days=1)
+
+    def completion_ages(self, context: Mapping[str, Any] | None) -> Iterable[int]:
+        """Day p of a cohort is complete once p + 1 whole days have passed (the complete-day rule)."""
+        return [period + 1 for period in self.periods]
 
     def cut_dates(self, context: Mapping[str, Any] | None, today: dt.date) -> Iterable[dt.date]:
         """AppsFlyer counts complete cohort days from `to`: a window ending on date e returns periods up to

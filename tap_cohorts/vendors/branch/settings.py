@@ -33,6 +33,8 @@ STREAM_NAMES = {
 UNPREFIXED = ("user_data_", "app_id")
 DATE_DIMENSION = "timezone_adjusted_day"
 GRANULARITIES = ("day", "week", "month")
+# Days in a band of each granularity when waiting for it to be complete (a month at its longest).
+GRANULARITY_DAYS = {"day": 1, "week": 7, "month": 31}
 DEFAULT_BAND_COUNT = 30
 
 HINTS = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import partial
 from typing import IO, TYPE_CHECKING, Any
 
@@ -87,6 +87,13 @@ class BranchCohortStream(WindowedStream):
             longest=float(self.section.get("poll_max_interval_seconds", 60)),
             timeout=float(self.section.get("job_timeout_seconds", 1800)),
         )
+
+    def completion_ages(self, context: Mapping[str, Any] | None) -> Iterable[int]:
+        """Band b covers days [b, b + 1) of its granularity after install: complete (b + 1) units later (a month
+        counted as 31 days, so never early)."""
+        bands = int(self.section.get("granularity_band_count") or settings.DEFAULT_BAND_COUNT)
+        unit = settings.GRANULARITY_DAYS[self.period_unit]
+        return [(band + 1) * unit for band in range(bands)]
 
     def build_schema(self) -> dict:
         return cohort_schema(
