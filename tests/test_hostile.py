@@ -5,19 +5,21 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 import requests
 
-from cohorts_sandbox import Sandbox
+from cohorts_sandbox import Fault, Sandbox
 from tap_cohorts.core.errors import VendorError
 from tap_cohorts.core.http import RateLimit, RequestLabel, VendorClient, WindowStats, origin
-from tests.helpers import APPLOVIN_KEY, applovin_config, days_ago, run_tap
+from tests.helpers import APPLOVIN_KEY, TapRun, applovin_config, appsflyer_config, days_ago, run_tap
 from tests.hostile import drop, hostile_server, redirect, respond
 from tests.test_branch import TOKEN as BRANCH_TOKEN
 from tests.test_branch import branch_config
+from tests.test_braze import braze_config
 
 SECRET = 'Sx9/k"ey+Value-0123456789'
 LABEL = RequestLabel("a_stream", {"app_id": "app"})
@@ -134,3 +136,105 @@ def test_a_failed_presigned_download_never_shows_its_signature(failure: str, cap
     assert "deadbeef0123" not in shown and "AKIAEXAMPLE" not in shown
     if failure == "403":
         assert "/export/file.zip?X-Amz-Credential=***&X-Amz-Signature=***" in caplog.text
+
+
+@pytest.mark.parametrize("retry_after", ["86400", "1000000000", "1e10", "1e309"])
+def test_a_retry_after_beyond_the_cap_fails_at_once_naming_the_wait(retry_after: str) -> None:
+    with hostile_server() as vendor:
+        vendor.route("/slow", respond(429, b'{"error": "slow down"}', {"Retry-After": retry_after}))
+        started = time.monotonic()
+        with pytest.raises(VendorError) as raised:
+            call(client(vendor.url, max_retries=8, max_retry_after=60), "/slow")
+        elapsed = time.monotonic() - started
+    assert elapsed < 5 and len(vendor.seen) == 1  # not a day of sleep, nor an OverflowError
+    assert f"asks to wait '{retry_after}'" in str(raised.value) and "max_retry_after_seconds (60s)" in str(raised.value)
+
+
+def test_a_retry_after_under_the_cap_is_waited_out() -> None:
+    with hostile_server() as vendor:
+        answers = iter([respond(429, b"", {"Retry-After": "0.2"}), respond(200, b"done")])
+        vendor.route("/", lambda handler: next(answers)(handler))
+        started = time.monotonic()
+        assert call(client(vendor.url, max_retries=2, max_retry_after=60), "/x") == "done"
+        assert 0.2 <= time.monotonic() - started < 3
+
+
+def braze_list_server(ignores_page: bool) -> Any:
+    def answer(handler: Any) -> None:
+        page = 0 if ignores_page else int(handler.path.split("page=")[1].split("&")[0])
+        segments = [{"id": f"seg-{page}-{n}", "name": "s"} for n in range(100)] if page < 3 else []
+        respond(200, json.dumps({"message": "success", "segments": segments}).encode())(handler)
+
+    return answer
+
+
+def test_a_braze_list_that_ignores_page_fails_instead_of_looping(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    with hostile_server() as vendor:
+        vendor.route("/segments/list", braze_list_server(ignores_page=True))
+        run = run_tap(braze_config(sandbox, base_url=vendor.url), expect_error=True)
+    pages = [s for s in vendor.seen if s.path.startswith("/segments/list")]
+    assert len(pages) == 2  # the second page repeats the first: stop there, not 21,800 duplicates later
+    assert "stream braze_segments" in caplog.text and "page 1 repeats page 0" in caplog.text
+    assert len(run.records("braze_segments")) == 100 and isinstance(run.error, VendorError)
+
+
+def applovin_server(total: int, cap: int, ignores_offset: bool = False) -> Any:
+    """AppLovin's report of `total` rows, at most `cap` a page whatever `limit` says, `count` the total."""
+
+    def answer(handler: Any) -> None:
+        query = dict(part.split("=", 1) for part in handler.path.split("?", 1)[1].split("&"))
+        offset = 0 if ignores_offset else int(query["offset"])
+        rows = [
+            {"day": days_ago(1).isoformat(), "country": f"c{n:03d}", "installs": "10", "pub_revenue_0": "1.5"}
+            for n in range(offset, min(total, offset + min(cap, int(query["limit"]))))
+        ]
+        respond(200, json.dumps({"code": 200, "results": rows, "count": total}).encode())(handler)
+
+    return answer
+
+
+def applovin_run(sandbox: Sandbox, server: Any, fails: bool) -> tuple[TapRun, list]:
+    with hostile_server() as vendor:
+        vendor.route("/maxCohort", server)
+        config = applovin_config(sandbox, base_url=vendor.url, start_date=days_ago(1), periods=[0], page_size=1000)
+        run = run_tap(config, expect_error=fails)
+    return run, [s for s in vendor.seen if s.path.startswith("/maxCohort?")]
+
+
+def test_applovin_pages_shorter_than_asked_are_not_taken_as_the_end(sandbox: Sandbox) -> None:
+    run, pages = applovin_run(sandbox, applovin_server(total=250, cap=100), fails=False)
+    assert len(run.records("applovin_cohort_revenue")) == 250  # not 100: `count` says 250
+    assert [p.path.split("offset=")[1].split("&")[0] for p in pages] == ["0", "100", "200"]
+
+
+def test_applovin_ignoring_offset_fails_instead_of_looping(sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
+    run, pages = applovin_run(sandbox, applovin_server(total=250, cap=100, ignores_offset=True), fails=True)
+    assert len(pages) == 2 and "repeats the one before: the vendor ignores `offset`" in caplog.text
+    assert len(run.records("applovin_cohort_revenue")) == 100
+
+
+def test_a_braze_point_without_an_iso_time_fails_its_window(sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
+    sandbox.add_fault(
+        Fault("bad_value", vendor="braze", path_contains="/kpi/dau/", field="time", value="yesterday", times=100)
+    )
+    config = braze_config(sandbox, start_date=days_ago(3), end_date=days_ago(1))
+    run = run_tap(config, expect_error=True)
+    assert run.records("braze_kpi_dau") == [] and len(run.records("braze_kpi_mau")) == 3
+    assert "stream braze_kpi_dau" in caplog.text and "has no ISO 8601 `time`" in caplog.text
+    assert "braze_kpi_dau" not in run.final_state["bookmarks"] or not run.final_state["bookmarks"]["braze_kpi_dau"].get(
+        "replication_key_value"
+    )
+
+
+def test_a_bookmark_in_the_future_is_clamped_to_today_with_a_warning(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = appsflyer_config(sandbox, start_date=days_ago(10), lookback_days=2, periods=[0, 1])
+    first = run_tap(config)
+    state = json.loads(json.dumps(first.final_state).replace(days_ago(1).isoformat(), "2099-01-01"))
+    sandbox.reset()
+    run_tap(config, state=state)
+    assert "bookmark 2099-01-01 is after today" in caplog.text
+    assert {r.json()["from"] for r in sandbox.requests_to("appsflyer")} >= {days_ago(2).isoformat()}

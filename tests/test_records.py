@@ -125,6 +125,7 @@ def test_retry_after_accepts_seconds_fractions_and_dates() -> None:
     assert parse_retry_after("3") == 3.0
     assert parse_retry_after("0.25") == 0.25
     assert parse_retry_after(None) is None
+    assert parse_retry_after("nan") is None  # not a number of seconds: backoff instead
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
 
 

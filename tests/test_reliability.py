@@ -20,8 +20,6 @@ from tests.test_branch import branch_config
 from tests.test_braze import KEY as BRAZE_KEY
 from tests.test_braze import braze_config
 
-pytestmark = pytest.mark.dates
-
 
 @dataclass(frozen=True)
 class Vendor:
@@ -135,6 +133,7 @@ def test_transient_faults_change_nothing(
     print(f"\n{vendor.name}: " + "; ".join(f"{k}: {v}" for k, v in outcomes.items()))
 
 
+@pytest.mark.dates
 @pytest.mark.parametrize("vendor_name", VENDORS)
 def test_a_permanent_failure_names_where_and_resumes_without_gaps(
     fault_sandbox: Sandbox, vendor_name: str, caplog: pytest.LogCaptureFixture

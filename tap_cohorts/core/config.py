@@ -95,6 +95,13 @@ def vendor_properties(*, base_url: str, rate_limits: list[RateLimit]) -> list[th
             description="Retries of a request that failed with 429, 5xx or a dropped connection.",
         ),
         th.Property(
+            "max_retry_after_seconds",
+            th.NumberType,
+            default=900,
+            description="The longest Retry-After the tap waits out; a vendor asking for more fails the partition, "
+            "naming the wait it asked for.",
+        ),
+        th.Property(
             "retry_wait_seconds",
             th.NumberType,
             default=2,
@@ -114,6 +121,7 @@ class VendorRuntime:
     request_timeout: float
     max_retries: int
     retry_wait_seconds: float
+    max_retry_after_seconds: float = 900.0
 
 
 def parse_date(value: Any) -> dt.date:
@@ -152,6 +160,7 @@ def vendor_runtime(
         request_timeout=float(section.get("request_timeout", 300)),
         max_retries=int(section.get("max_retries", 8)),
         retry_wait_seconds=float(section.get("retry_wait_seconds", 2)),
+        max_retry_after_seconds=float(section.get("max_retry_after_seconds", 900)),
     )
 
 
@@ -202,7 +211,7 @@ def common_problems(
                 f"{config_key(vendor, 'rate_limits', index, 'seconds')}: {limit.get('seconds')!r} "
                 "must be a number above 0"
             )
-    for key in ("request_timeout", "retry_wait_seconds", *positive):
+    for key in ("request_timeout", "retry_wait_seconds", "max_retry_after_seconds", *positive):
         value = scope.get(key)
         if _is_number(value) and value <= 0:
             problems.append(f"{config_key(vendor, key)}: {value!r} must be above 0")

@@ -11,6 +11,7 @@ import datetime as dt
 import email.utils
 import json
 import logging
+import math
 import random
 import re
 import time
@@ -188,9 +189,11 @@ def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)  # 1e309 is inf, which the caller refuses as too long
     except ValueError:
         pass
+    else:
+        return None if math.isnan(seconds) else max(0.0, seconds)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -229,6 +232,7 @@ class VendorClient:
         timeout: float = 300.0,
         max_retries: int = 8,
         retry_base_seconds: float = 2.0,
+        max_retry_after: float = 900.0,
         logger: logging.Logger,
     ) -> None:
         self.vendor = vendor
@@ -241,6 +245,7 @@ class VendorClient:
         self.timeout = timeout
         self.max_retries = max_retries
         self.retry_base_seconds = retry_base_seconds
+        self.max_retry_after = max_retry_after
         self.logger = logger
         self._auth_headers = dict(auth_headers or {})
         self._auth_params = dict(auth_params or {})
@@ -263,6 +268,7 @@ class VendorClient:
             timeout=runtime.request_timeout,
             max_retries=runtime.max_retries,
             retry_base_seconds=runtime.retry_wait_seconds,
+            max_retry_after=runtime.max_retry_after_seconds,
             **kwargs,
         )
 
@@ -431,10 +437,14 @@ class VendorClient:
         # Redacted before it is cut: a secret the vendor echoes across the cut would leave its first characters.
         body = self.redact(read_prefix(response, ERROR_BODY_BYTES))[:VENDOR_MESSAGE_CHARS].strip()
         if status in RETRYABLE_STATUSES:
-            raise RetryableError(
-                f"HTTP {status} {response.reason}: {body}",
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            )
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after is not None and not retry_after <= self.max_retry_after:  # NaN and inf included
+                raise VendorError(
+                    f"{self.vendor}: {label}: HTTP {status} {response.reason} asks to wait "
+                    f"{response.headers.get('Retry-After')!r} ({retry_after:g}s) before trying again, more than "
+                    f"max_retry_after_seconds ({self.max_retry_after:g}s); not waited: {body or '(empty body)'}"
+                )
+            raise RetryableError(f"HTTP {status} {response.reason}: {body}", retry_after=retry_after)
         hint = self.hints.get(status)
         message = f"{self.vendor}: {label}: HTTP {status} {response.reason}: {body or '(empty body)'}"
         if hint:

@@ -103,7 +103,16 @@ class WindowedStream(TapStream):
         bounds = self.runtime.bounds
         if bounds.start_date is None and oldest is None:
             bounds = replace(bounds, start_date=today - dt.timedelta(days=self.fallback_start_days))
-        first = first_cohort_date(self._bookmark(context), bounds, oldest, self.logger, where)
+        bookmark = self._bookmark(context)
+        if bookmark is not None and bookmark > today:
+            self.logger.warning(
+                "%s: the state's bookmark %s is after today (%s); syncing from today's lookback instead",
+                where,
+                bookmark,
+                today,
+            )
+            bookmark = today
+        first = first_cohort_date(bookmark, bounds, oldest, self.logger, where)
         last = min(self.runtime.bounds.end_date, self.latest_cohort_date(today))
         windows = self.plan(context, first, last, today)
         floor = max(filter(None, (bounds.start_date, oldest)), default=None)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 import ijson
 import requests
 
 from tap_cohorts.core.config import VendorRuntime
+from tap_cohorts.core.errors import VendorError
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
 from tap_cohorts.core.parsing import count_json_items, spool_body
 from tap_cohorts.core.records import WideLayout, cohort_schema
@@ -34,7 +37,15 @@ def period_column_parser(report: settings.Report) -> Callable[[str], tuple[str, 
     return parse
 
 
-def read_page(response: requests.Response) -> tuple[IO[bytes], int]:
+@dataclass(frozen=True)
+class Page:
+    body: IO[bytes]
+    rows: int
+    count: int | None  # the answer's `count`: when above `rows`, the total the pages add up to
+    digest: bytes  # to tell a page the vendor sends again (an ignored offset) from the next one
+
+
+def read_page(response: requests.Response) -> Page:
     """A page spooled to a temporary file, and its number of rows, read whole once inside the retried call.
 
     Pages hold up to 10,000 rows of a few hundred columns: parsed at once they take hundreds of MB, so the rows
@@ -47,11 +58,17 @@ def read_page(response: requests.Response) -> tuple[IO[bytes], int]:
             payload = json.load(body)
             if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
                 raise ValueError(f"expected a JSON object with a `results` list, got {str(payload)[:200]!r}")
+        body.seek(0)
+        count = next(ijson.items(body, "count"), None)
+        body.seek(0)
+        digest = hashlib.sha256()
+        for chunk in iter(lambda: body.read(1 << 16), b""):
+            digest.update(chunk)
     except BaseException:
         body.close()
         raise
     body.seek(0)
-    return body, rows
+    return Page(body, rows, int(count) if isinstance(count, int | float) else None, digest.digest())
 
 
 class AppLovinCohortStream(WindowedStream):
@@ -118,8 +135,9 @@ class AppLovinCohortStream(WindowedStream):
         page_size = int(self.section.get("page_size") or settings.DEFAULT_PAGE_SIZE)
         params = self.request_params(window)
         offset = 0
+        previous = b""
         while True:
-            body, rows = self.client.call(
+            page = self.client.call(
                 "GET",
                 self.report.path,
                 label=label,
@@ -127,11 +145,18 @@ class AppLovinCohortStream(WindowedStream):
                 params={**params, "limit": page_size, "offset": offset},
                 read=read_page,
             )
-            with body:
-                yield from self._fold_page(body)
-            if rows < page_size:
-                return
-            offset += page_size
+            with page.body:
+                if page.rows and page.digest == previous:
+                    raise VendorError(
+                        f"applovin: {label}: the page at offset {offset} repeats the one before: the vendor "
+                        "ignores `offset`; stopping here instead of reading the same rows forever"
+                    )
+                previous = page.digest
+                yield from self._fold_page(page.body)
+            total = page.count if page.count is not None and page.count > page.rows else None
+            if page.rows == 0 or (page.rows < page_size and (total is None or offset + page.rows >= total)):
+                return  # a short page ends the report, unless the answer's count says there is more
+            offset += page.rows
 
     def _fold_page(self, body: IO[bytes]) -> Iterator[dict]:
         layout: WideLayout | None = None

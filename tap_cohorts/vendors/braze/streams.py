@@ -118,6 +118,7 @@ class BrazeListStream(BrazeStream):
         label = RequestLabel(self.name)
         stats = WindowStats()
         page = 0
+        previous: list | None = None
         while True:
             extra: dict[str, Any] = {"page": page}
             if self.endpoint.takes_archived and self.section.get("include_archived") is not None:
@@ -130,6 +131,12 @@ class BrazeListStream(BrazeStream):
                 raise VendorError(
                     f"braze: {label}: page {page} has no {self.endpoint.field!r} list: {str(payload)[:200]}"
                 )
+            if items and items == previous:
+                raise VendorError(
+                    f"braze: {label}: page {page} repeats page {page - 1}: the vendor ignores `page`; stopping here "
+                    "instead of reading the same items forever"
+                )
+            previous = items
             for index, item in enumerate(items, start=page * self.endpoint.page_size):
                 yield {"name": item, "position": index} if self.endpoint.names_only else self.project(item)
             if len(items) < self.endpoint.page_size:
@@ -264,7 +271,12 @@ class BrazeSeriesStream(SchemaOnce, WindowedStream):
         first, last = window.start.isoformat(), window.end.isoformat()
         declared = self.schema["properties"]
         for point in points:
-            time = str(point.get("time", ""))
+            time = point.get("time") if isinstance(point, dict) else None
+            try:
+                dt.date.fromisoformat(str(time)[:10])
+            except ValueError:
+                raise ValueError(f"a data point has no ISO 8601 `time`: {str(point)[:200]}") from None
+            time = str(time)
             if not first <= time[:10] <= last:
                 continue  # a point outside the window belongs to (and is emitted with) another window
             record = {**point, "time": time[:10] if self.unit == "day" else time}
