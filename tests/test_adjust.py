@@ -255,19 +255,24 @@ def test_the_flattener_walks_any_level_and_keeps_kpi_order() -> None:
     }
     rows = list(flatten(result_set, ["installs", "arpu", "revenue"]))
     assert rows == [
-        {
-            "app_token": "app1",
-            "app_name": "App",
-            "currency": "EUR",
-            "network_token": "n1",
-            "network_name": "Net",
-            "cohort_date": "2026-01-05",
-            "period": "2",
-            "installs": 3,
-            "arpu": "0.5",
-            "revenue": None,
-        }
+        (
+            {
+                "app_token": "app1",
+                "app_name": "App",
+                "currency": "EUR",
+                "network_token": "n1",
+                "network_name": "Net",
+                "cohort_date": "2026-01-05",
+                "period": "2",
+            },
+            {"installs": 3, "arpu": "0.5", "revenue": None},
+        )
     ]
+    # A KPI named like a column keeps both: the period stays the period.
+    [(identity, values)] = list(
+        flatten({"dates": [{"date": "2026-01-05", "periods": [{"period": "2", "kpi_values": [7]}]}]}, ["period"])
+    )
+    assert identity["period"] == "2" and values == {"period": 7}
 
 
 def test_the_flattener_refuses_misaligned_kpi_values() -> None:

@@ -49,7 +49,7 @@ def with_change(config: dict, path: tuple, value: object) -> dict:
 CASES = [
     (("end_date",), "2025-12-31", ["config['end_date']", "2025-12-31", "before start_date 2026-01-01"]),
     (("start_date",), "2026-13-01", ["config['start_date']", "2026-13-01"]),
-    (("lookback_days",), -1, ["config['lookback_days']", "-1", "0 or more"]),
+    (("lookback_days",), -1, ["config['lookback_days']", "-1", "must be from 0 to 3650"]),
     (("appsflyer", "kpis"), [], ["config['appsflyer']['kpis']", "empty"]),
     (("appsflyer", "app_ids"), KeyError, ["'app_ids' is a required property", "config['appsflyer']"]),
     (("appsflyer", "cohort_types"), ["organic"], ["'organic' is not one of", "config['appsflyer']['cohort_types'][0]"]),
@@ -95,6 +95,17 @@ CASES = [
         ("adjust", "base_url"),
         "ftp://dash.adjust.com",
         ["config['adjust']['base_url']: 'ftp://dash.adjust.com' is not an"],
+    ),
+    (
+        ("appsflyer", "lookback_days"),
+        10**10,
+        ["config['appsflyer']['lookback_days']: 10000000000 must be from 0 to 3650"],
+    ),
+    (("adjust", "request_timeout"), 1e300, ["config['adjust']['request_timeout']: 1e+300 must be above 0 and at most"]),
+    (
+        ("applovin", "rate_limits"),
+        [{"requests": 1, "seconds": 0.0001}],
+        ["config['applovin']['rate_limits'][0]['seconds']: 0.0001 must be a number from 0.001"],
     ),
     (("braze", "base_url"), "not-a-url", ["config['braze']['base_url']: 'not-a-url' is not an http:// or https://"]),
     (("adjust", "kpis"), [], ["config['adjust']['kpis']: an empty list"]),

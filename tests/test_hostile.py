@@ -238,3 +238,33 @@ def test_a_bookmark_in_the_future_is_clamped_to_today_with_a_warning(
     run_tap(config, state=state)
     assert "bookmark 2099-01-01 is after today" in caplog.text
     assert {r.json()["from"] for r in sandbox.requests_to("appsflyer")} >= {days_ago(2).isoformat()}
+
+
+def test_an_app_id_cannot_climb_out_of_the_path(sandbox: Sandbox) -> None:
+    with hostile_server() as vendor:
+        vendor.route("/", respond(404, b"Not found"))
+        config = appsflyer_config(sandbox, base_url=vendor.url, app_ids=["../../admin"], max_retries=0)
+        run_tap(config, expect_error=True)
+    assert [s.path for s in vendor.seen] == ["/api/cohorts/v1/data/app/..%2F..%2Fadmin?format=csv"]
+
+
+def drip(handler: Any) -> None:
+    """A body of 100 bytes, one every 0.3 s."""
+    handler.send_response(200)
+    handler.send_header("Content-Length", "100")
+    handler.end_headers()
+    for _ in range(100):
+        handler.wfile.write(b"x")
+        handler.wfile.flush()
+        time.sleep(0.3)
+
+
+def test_a_dripping_body_ends_at_the_request_deadline() -> None:
+    with hostile_server() as vendor:
+        vendor.route("/", drip)
+        started = time.monotonic()
+        with pytest.raises(VendorError) as raised:
+            call(client(vendor.url, max_retries=1, deadline=1.0), "/slow")
+        elapsed = time.monotonic() - started
+    # Two attempts of at most the 1 s deadline each (each read is well inside request_timeout): not 30 s each.
+    assert elapsed < 4 and "no whole answer within request_deadline_seconds (1s)" in str(raised.value)

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from tap_cohorts.core.http import Redactor, parse_retry_after
-from tap_cohorts.core.parsing import count_csv_rows, read_csv
+from tap_cohorts.core.parsing import count_csv_rows, read_csv, spool_body
 from tap_cohorts.core.records import WideLayout, dimension_key, to_integer, to_number
 from tap_cohorts.vendors.appsflyer.streams import period_column_parser
 
@@ -132,3 +132,26 @@ def test_retry_after_accepts_seconds_fractions_and_dates() -> None:
 def test_redactor_hides_raw_and_url_encoded_secrets() -> None:
     redact = Redactor(["a/b c+d"])
     assert redact("key=a/b c+d&x=a%2Fb%20c%2Bd&y=a%2Fb+c%2Bd") == "key=***&x=***&y=***"
+
+
+@pytest.mark.parametrize("text", ["1e309", "Infinity", "-inf", "12345678901234567.89"])
+def test_a_number_a_double_cannot_hold_exactly_is_an_error_not_null_or_rounded(text: str) -> None:
+    with pytest.raises(ValueError, match="infinite or beyond the exact range"):
+        to_number(text)
+    assert to_number("nan") is None and to_number("1234567890123.45") == 1234567890123.45
+
+
+def test_a_repeated_csv_header_is_an_error() -> None:
+    with pytest.raises(ValueError, match="the CSV header repeats 'users'"):
+        read_csv(csv_bytes("date,users,users\n2026-01-01,1,2\n"))
+
+
+def test_a_field_past_the_csv_limit_is_an_error_naming_the_line() -> None:
+    _header, rows = read_csv(csv_bytes('date,c\n2026-01-01,"' + "x" * (1 << 18) + '"\n'))
+    with pytest.raises(ValueError, match="CSV line 2: field larger than field limit"):
+        next(rows)
+
+
+def test_cr_only_line_ends_are_counted_for_the_row_cap() -> None:
+    _spool, line_ends = spool_body(iter([b"date,c\r2026-01-01,a\r", b"2026-01-02,b\r"]))
+    assert line_ends == 3

@@ -23,6 +23,11 @@ from tap_cohorts.core.http import RateLimit, Redactor
 from tap_cohorts.core.windows import SyncBounds, utc_today
 
 DEFAULT_LOOKBACK_DAYS = 30
+# Bounds that keep numbers inside what the clock, timedelta and the rate limiter can hold (10^10 days or
+# 1e300 seconds crash them; a rate window under a millisecond rounds to none).
+MAX_LOOKBACK_DAYS = 3650
+MAX_SECONDS = 7 * 86_400
+MIN_RATE_SECONDS = 0.001
 
 
 def config_key(*path: str | int) -> str:
@@ -87,7 +92,16 @@ def vendor_properties(*, base_url: str, rate_limits: list[RateLimit]) -> list[th
             "place draw from one budget. Default: this process's own.",
             secret=True,
         ),
-        th.Property("request_timeout", th.NumberType, default=300, description="Seconds to wait for a response."),
+        th.Property(
+            "request_timeout", th.NumberType, default=300, description="Seconds to wait for each read of a response."
+        ),
+        th.Property(
+            "request_deadline_seconds",
+            th.NumberType,
+            default=3600,
+            description="Seconds a whole response (or download) may take after its headers; a slower one is cut "
+            "and retried like a dropped connection.",
+        ),
         th.Property(
             "max_retries",
             th.IntegerType,
@@ -119,6 +133,7 @@ class VendorRuntime:
     rate_limits: list[RateLimit]
     shared_rate_budget: str | None
     request_timeout: float
+    request_deadline_seconds: float
     max_retries: int
     retry_wait_seconds: float
     max_retry_after_seconds: float = 900.0
@@ -158,6 +173,7 @@ def vendor_runtime(
         else list(default_rate_limits),
         shared_rate_budget=section.get("shared_rate_budget") or None,
         request_timeout=float(section.get("request_timeout", 300)),
+        request_deadline_seconds=float(section.get("request_deadline_seconds", 3600)),
         max_retries=int(section.get("max_retries", 8)),
         retry_wait_seconds=float(section.get("retry_wait_seconds", 2)),
         max_retry_after_seconds=float(section.get("max_retry_after_seconds", 900)),
@@ -189,8 +205,8 @@ def common_problems(
         except (ValueError, TypeError):
             problems.append(f"{config_key(*path, key)}: {value!r} is not a date (use YYYY-MM-DD)")
     lookback = scope.get("lookback_days")
-    if isinstance(lookback, int) and lookback < 0:
-        problems.append(f"{config_key(*path, 'lookback_days')}: {lookback} must be 0 or more")
+    if isinstance(lookback, int) and not 0 <= lookback <= MAX_LOOKBACK_DAYS:
+        problems.append(f"{config_key(*path, 'lookback_days')}: {lookback} must be from 0 to {MAX_LOOKBACK_DAYS}")
     if vendor is None:
         start, end = dates.get("start_date"), dates.get("end_date")
         if start and end and end < start:
@@ -206,15 +222,23 @@ def common_problems(
                 "must be a whole number of at least 1"
             )
         seconds = limit.get("seconds")
-        if not _is_number(seconds) or seconds <= 0:
+        if not _is_number(seconds) or not MIN_RATE_SECONDS <= seconds <= MAX_SECONDS:
             problems.append(
                 f"{config_key(vendor, 'rate_limits', index, 'seconds')}: {limit.get('seconds')!r} "
-                "must be a number above 0"
+                f"must be a number from {MIN_RATE_SECONDS} (a millisecond) to {MAX_SECONDS:g} (a week)"
             )
-    for key in ("request_timeout", "retry_wait_seconds", "max_retry_after_seconds", *positive):
+    for key in (
+        "request_timeout",
+        "request_deadline_seconds",
+        "retry_wait_seconds",
+        "max_retry_after_seconds",
+        *positive,
+    ):
         value = scope.get(key)
-        if _is_number(value) and value <= 0:
-            problems.append(f"{config_key(vendor, key)}: {value!r} must be above 0")
+        if _is_number(value) and not 0 < value <= MAX_SECONDS:
+            problems.append(
+                f"{config_key(vendor, key)}: {value!r} must be above 0 and at most {MAX_SECONDS:g} (a week)"
+            )
     base_url = scope.get("base_url")
     if isinstance(base_url, str) and (problem := http_url_problem(base_url)):
         problems.append(f"{config_key(vendor, 'base_url')}: {problem}")

@@ -7,6 +7,7 @@ read inside the retried call, so a dropped connection or a truncated body is ret
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email.utils
 import json
@@ -14,6 +15,8 @@ import logging
 import math
 import random
 import re
+import socket
+import threading
 import time
 from collections.abc import Callable, Collection, Generator, Iterable, Mapping
 from dataclasses import dataclass
@@ -215,6 +218,32 @@ def retry_after_or_exponential(base: float, cap: float = 120.0) -> Generator[flo
         error = yield delay
 
 
+class Deadline:
+    """Ends the reading of a body at `seconds` after its headers: `request_timeout` bounds each read, so a body
+    dripping a byte at a time would otherwise never end. The socket is shut down from a timer, which makes the
+    blocked read fail at once."""
+
+    def __init__(self, response: requests.Response, seconds: float) -> None:
+        self.expired = False
+        connection = getattr(response.raw, "connection", None)
+        self._socket = getattr(connection, "sock", None)
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def _expire(self) -> None:
+        self.expired = True
+        if self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
 class VendorClient:
     """The HTTP session, rate budget and error policy of one vendor, shared by all its streams."""
 
@@ -230,6 +259,7 @@ class VendorClient:
         auth_headers: Mapping[str, str] | None = None,
         auth_params: Mapping[str, str] | None = None,
         timeout: float = 300.0,
+        deadline: float = 3600.0,
         max_retries: int = 8,
         retry_base_seconds: float = 2.0,
         max_retry_after: float = 900.0,
@@ -243,6 +273,7 @@ class VendorClient:
         self.redact = Redactor(secrets)
         self.hints = dict(hints)
         self.timeout = timeout
+        self.deadline = deadline
         self.max_retries = max_retries
         self.retry_base_seconds = retry_base_seconds
         self.max_retry_after = max_retry_after
@@ -266,6 +297,7 @@ class VendorClient:
             rate_limits=runtime.rate_limits,
             shared_rate_budget=runtime.shared_rate_budget,
             timeout=runtime.request_timeout,
+            deadline=runtime.request_deadline_seconds,
             max_retries=runtime.max_retries,
             retry_base_seconds=runtime.retry_wait_seconds,
             max_retry_after=runtime.max_retry_after_seconds,
@@ -344,12 +376,17 @@ class VendorClient:
                 raise RetryableError(
                     f"{type(exc).__name__}: {self.redact(str(exc))}", unreachable=authenticated
                 ) from None
-            with response:
-                if response.status_code >= 400 and response.status_code not in accept:
-                    self._raise_for_status(response, label)
+            with response, Deadline(response, self.deadline) as deadline:
                 try:
+                    if response.status_code >= 400 and response.status_code not in accept:
+                        self._raise_for_status(response, label)
                     return read(response)
-                except (requests.RequestException, ConnectionError, TimeoutError, MalformedBody) as exc:
+                except (requests.RequestException, ConnectionError, TimeoutError, OSError, MalformedBody) as exc:
+                    if deadline.expired:
+                        raise RetryableError(
+                            f"no whole answer within request_deadline_seconds ({self.deadline:g}s): the body came "
+                            "too slowly"
+                        ) from None
                     raise RetryableError(
                         f"reading the response failed: {type(exc).__name__}: {self.redact(str(exc))}"
                     ) from None

@@ -21,16 +21,28 @@ def read_csv(binary: IO[bytes]) -> tuple[list[str], Iterator[dict[str, str]]]:
     """The header and a lazy iterator of rows as {column: value} from a UTF-8 CSV (BOM or not)."""
     text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
     reader = csv.reader(text)
-    header = [name.strip() for name in next(reader, [])]
+    try:
+        header = [name.strip() for name in next(reader, [])]
+    except csv.Error as exc:
+        raise ValueError(f"CSV header: {exc}") from None
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise ValueError(f"the CSV header repeats {', '.join(map(repr, repeated))}: its values cannot be told apart")
 
     def rows() -> Iterator[dict[str, str]]:
         width = len(header)
-        for line_number, values in enumerate(reader, start=2):
-            if not values:
-                continue
-            if len(values) != width:
-                raise ValueError(f"CSV line {line_number} has {len(values)} values but the header has {width} columns")
-            yield dict(zip(header, values))
+        line_number = 1
+        try:
+            for line_number, values in enumerate(reader, start=2):
+                if not values:
+                    continue
+                if len(values) != width:
+                    raise ValueError(
+                        f"CSV line {line_number} has {len(values)} values but the header has {width} columns"
+                    )
+                yield dict(zip(header, values))
+        except csv.Error as exc:
+            raise ValueError(f"CSV line {line_number + 1}: {exc}") from None
 
     return header, rows()
 
@@ -49,18 +61,19 @@ SPOOL_MEMORY_BYTES = 1024 * 1024
 
 
 def spool_body(chunks: Iterator[bytes]) -> tuple[IO[bytes], int]:
-    """A response body in a temporary file (in memory up to 1 MiB) and its number of newlines.
+    """A response body in a temporary file (in memory up to 1 MiB) and its number of line ends.
 
     Vendors with a row cap need the whole answer before the first record goes out (a capped answer is
     asked again in smaller windows); a file keeps memory flat however large the answer is.
     """
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115 (the caller closes it)
-    newlines = 0
+    newlines = returns = 0
     for chunk in chunks:
         newlines += chunk.count(b"\n")
+        returns += chunk.count(b"\r")  # a file with CR-only line ends has as many rows
         spool.write(chunk)
     spool.seek(0)
-    return spool, newlines  # type: ignore[return-value]
+    return spool, max(newlines, returns)  # type: ignore[return-value]
 
 
 def count_json_items(body: IO[bytes], prefix: str) -> int:

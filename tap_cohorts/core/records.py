@@ -17,7 +17,9 @@ from typing import Any
 from singer_sdk import typing as th
 
 MISSING_NUMBER_TEXTS = frozenset({"", "null", "none", "n/a", "nan", "-"})
-INFINITIES = (float("inf"), float("-inf"))
+# Decimal numbers are IEEE doubles (15 significant digits always exact): one at or beyond 2**53 has lost its
+# cents, so it is refused rather than stored rounded.
+EXACT_FLOAT_LIMIT = 2.0**53
 
 
 def to_number(value: Any) -> int | float | None:
@@ -37,7 +39,11 @@ def to_number(value: Any) -> int | float | None:
             if value.strip().lower() in MISSING_NUMBER_TEXTS:
                 return None
             raise
-        return None if number != number or number in INFINITIES else number
+        if number != number:
+            return None  # NaN: a missing value, as `nan` is
+        if not abs(number) < EXACT_FLOAT_LIMIT:
+            raise ValueError(f"{value!r} is infinite or beyond the exact range of a double (2**53)")
+        return number
     if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
         return value
     return to_number(str(value))

@@ -41,12 +41,15 @@ def column_name(level: str | None, field: str) -> str:
 LABEL_COLUMNS = frozenset(column_name(name, f) for name, level in settings.LEVELS.items() for f in level.labels)
 
 
-def flatten(result_set: Mapping[str, Any], kpis: list[str]) -> Iterator[dict[str, Any]]:
-    """Rows of identity columns plus one entry per KPI, from the leaves of the nested result."""
+def flatten(result_set: Mapping[str, Any], kpis: list[str]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(identity columns, {KPI: value}) per leaf of the nested result: apart, so a KPI named like a column
+    (`period`, `country`) never overwrites it."""
     yield from _walk(result_set, None, {}, kpis)
 
 
-def _walk(node: Mapping[str, Any], level: str | None, inherited: dict[str, Any], kpis: list[str]) -> Iterator[dict]:
+def _walk(
+    node: Mapping[str, Any], level: str | None, inherited: dict[str, Any], kpis: list[str]
+) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
     row = dict(inherited)
     children: list[tuple[str, list]] = []
     for field, value in node.items():
@@ -65,7 +68,7 @@ def _walk(node: Mapping[str, Any], level: str | None, inherited: dict[str, Any],
                 f"kpi_values {values!r} holds {len(values) if isinstance(values, list) else 'no list of'} values "
                 f"for the {len(kpis)} KPIs requested ({', '.join(kpis)}); refusing to guess which is which"
             )
-        yield {**row, **dict(zip(kpis, values))}
+        yield row, dict(zip(kpis, values))
     for child_level, items in children:
         for item in items:
             yield from _walk(item, child_level, row, kpis)

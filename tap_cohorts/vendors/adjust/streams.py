@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from singer_sdk import typing as th
 
@@ -17,6 +18,11 @@ from tap_cohorts.vendors.adjust import settings
 from tap_cohorts.vendors.adjust.flatten import LABEL_COLUMNS, column_name, flatten, singular
 
 FIXED_COLUMNS = frozenset({"cohort_date", "period", "period_unit", "dimension_key", "app_token", "tracker_token"})
+
+
+def segment(value: Any) -> str:
+    """A config value as one URL path segment (`../admin` cannot climb out of the path)."""
+    return quote(str(value), safe="")
 
 
 def kpi_column(kpi: str) -> str:
@@ -162,15 +168,20 @@ class AdjustCohortStream(WindowedStream):
             raise ValueError(f"expected a JSON object with a `result_set` object, got {str(payload)[:200]!r}")
         declared = set(self.schema["properties"])
         columns = {kpi: kpi_column(kpi) for kpi in self.kpis}
-        for row in flatten(result_set, self.kpis):
-            yield self.record(row, context, columns, declared)
+        for row, values in flatten(result_set, self.kpis):
+            yield self.record(row, values, context, columns, declared)
 
     def record(
-        self, row: dict[str, Any], context: Mapping[str, Any] | None, columns: dict[str, str], declared: set[str]
+        self,
+        row: dict[str, Any],
+        values: dict[str, Any],
+        context: Mapping[str, Any] | None,
+        columns: dict[str, str],
+        declared: set[str],
     ) -> dict:
         if "cohort_date" not in row or "period" not in row:
             raise ValueError(f"a result has no date or period level: {sorted(row)}")
-        identity = {k: v for k, v in row.items() if k not in columns and k not in ("cohort_date", "period")}
+        identity = {k: v for k, v in row.items() if k not in ("cohort_date", "period")}
         unknown = [k for k in identity if k not in declared]
         if unknown:
             self.log_unknown_columns(unknown)
@@ -190,9 +201,9 @@ class AdjustCohortStream(WindowedStream):
         }
         for kpi, column in columns.items():
             try:
-                record[column] = to_number(row[kpi])
-            except ValueError:
-                raise ValueError(f"KPI {kpi!r} holds {row[kpi]!r}, which is not a number") from None
+                record[column] = to_number(values[kpi])
+            except ValueError as error:
+                raise ValueError(f"KPI {kpi!r} holds {values[kpi]!r}, which is not a number ({error})") from None
         return record
 
 
@@ -210,7 +221,7 @@ class AdjustCohortsStream(AdjustCohortStream):
 
     def path(self, context: Mapping[str, Any] | None) -> str:
         assert context is not None
-        return settings.APP_PATH.format(app_token=context["app_token"])
+        return settings.APP_PATH.format(app_token=segment(context["app_token"]))
 
 
 class AdjustTrackerCohortsStream(AdjustCohortStream):
@@ -228,7 +239,9 @@ class AdjustTrackerCohortsStream(AdjustCohortStream):
 
     def path(self, context: Mapping[str, Any] | None) -> str:
         assert context is not None
-        return settings.TRACKER_PATH.format(app_token=context["app_token"], tracker_token=context["tracker_token"])
+        return settings.TRACKER_PATH.format(
+            app_token=segment(context["app_token"]), tracker_token=segment(context["tracker_token"])
+        )
 
 
 class AdjustAppCohortsStream(AdjustCohortStream):
@@ -239,4 +252,4 @@ class AdjustAppCohortsStream(AdjustCohortStream):
     multi_app = True
 
     def path(self, context: Mapping[str, Any] | None) -> str:
-        return settings.APPS_PATH.format(app_tokens=",".join(self.section["app_tokens"]))
+        return settings.APPS_PATH.format(app_tokens=",".join(segment(token) for token in self.section["app_tokens"]))

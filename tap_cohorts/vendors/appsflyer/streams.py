@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any
+from urllib.parse import quote
 
 from singer_sdk import typing as th
 
@@ -131,7 +132,7 @@ class AppsFlyerCohortsStream(WindowedStream):
         assert context is not None
         body, newlines = self.client.call(
             "POST",
-            settings.PATH.format(app_id=context["app_id"]),
+            settings.PATH.format(app_id=quote(str(context["app_id"]), safe="")),  # `../admin` stays one segment
             label=label,
             stats=stats,
             params={"format": "csv"},

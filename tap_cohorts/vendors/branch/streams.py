@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from functools import partial
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import ijson
 import requests
@@ -195,7 +196,7 @@ class BranchCohortStream(WindowedStream):
     def poll(self, job_id: str, label: RequestLabel, stats: WindowStats) -> tuple[str, str | None]:
         status = self.client.call(
             "GET",
-            settings.STATUS_PATH.format(job_id=job_id),
+            settings.STATUS_PATH.format(job_id=quote(job_id, safe="")),
             label=label,
             stats=stats,
             params={"organization_id": self.section["organization_id"]},
