@@ -340,10 +340,10 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
-            if fault and fault.kind == "truncate":
-                self._send(response, truncate=True)
-                return
-            self._send(response)
+            try:
+                self._send(response, truncate=bool(fault and fault.kind == "truncate"))
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up first (a read timeout, a deadline): as a vendor
 
         def _control(self, path: str, body: bytes) -> Response:
             if path == "/health":
