@@ -55,7 +55,8 @@ class TapCohorts(Tap):
                 except (TypeError, ValueError, AttributeError, KeyError):
                     if not schema_problems:
                         raise  # a rule that cannot read a value the schema accepted is a bug of ours
-        problems = [redact_config_secrets(self.config, VENDORS)(problem) for problem in problems]
+        redact = redact_config_secrets(self.config, VENDORS)
+        problems = [redact(problem) for problem in problems]
         if problems and raise_errors:
             raise ConfigValidationError("Config validation failed", errors=problems)
         return problems

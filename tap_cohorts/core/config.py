@@ -136,7 +136,7 @@ class VendorRuntime:
     request_deadline_seconds: float
     max_retries: int
     retry_wait_seconds: float
-    max_retry_after_seconds: float = 900.0
+    max_retry_after_seconds: float
 
 
 def parse_date(value: Any) -> dt.date:

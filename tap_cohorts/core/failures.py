@@ -51,7 +51,7 @@ class RunLedger:
         if records is not None:
             self.synced.append((stream, records))
         if not self.pending:
-            self.report(self.synced, logger)
+            self.report(logger)
 
     def record(
         self, vendor: str, stream: str, partition: Mapping[str, Any] | None, message: str, ends_vendor: bool
@@ -66,9 +66,9 @@ class RunLedger:
         """A partition not asked because its vendor ended earlier in the run."""
         self.skipped[stream] += 1
 
-    def report(self, synced: Iterable[tuple[str, int]], logger: logging.Logger) -> None:
+    def report(self, logger: logging.Logger) -> None:
         """Log what synced and what failed; raise RunFailed when anything did."""
-        lines = [f"  {stream}: {records} records" for stream, records in synced]
+        lines = [f"  {stream}: {records} records" for stream, records in self.synced]
         logger.info("Run summary: synced\n%s", "\n".join(lines) or "  (nothing)")
         if not self.failures:
             return

@@ -167,6 +167,11 @@ class RetryableError(Exception):
         self.unreachable = unreachable
 
 
+def path_segment(value: Any) -> str:
+    """A config or vendor value as one URL path segment: `../admin` cannot climb out of the path."""
+    return quote(str(value), safe="")
+
+
 def origin(url: str) -> str:
     """scheme://host:port of a URL, the port always written (http://h and http://h:80 are one origin)."""
     parts = urlsplit(url)
@@ -459,6 +464,7 @@ class VendorClient:
                 )
             if status == 303 or (status in (301, 302) and method == "POST"):
                 method, body = "GET", None
+            self.wait_for_budget(stats)  # a hop is a request to the vendor like any other
             stats.requests += 1
             self.totals.requests += 1
             response = self.session.request(

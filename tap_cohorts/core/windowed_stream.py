@@ -116,7 +116,9 @@ class WindowedStream(TapStream):
         last = min(self.runtime.bounds.end_date, self.latest_cohort_date(today))
         windows = self.plan(context, first, last, today)
         floor = max(filter(None, (bounds.start_date, oldest)), default=None)
-        ranges = self.maturing_ranges(context, today, floor, windows[0].start if windows else first)
+        # A first run asks the whole range anyway; later ones also ask the older cohorts that matured since.
+        before = windows[0].start if windows else first
+        ranges = [] if bookmark is None else self.maturing_ranges(context, today, floor, before)
         if windows and ranges and self.merge_maturing and (last - ranges[-1][0]).days < self.max_window_days:
             # The newest maturing cohorts fit in the lookback's window: one request for both.
             windows = self.plan(context, ranges.pop()[0], last, today)
@@ -152,10 +154,8 @@ class WindowedStream(TapStream):
     ) -> list[tuple[dt.date, dt.date]]:
         """Date ranges of the cohorts older than `before` (the lookback's first window) with a requested period
         complete since the partition's last run: `today - age` for each completion age, and every day back to
-        the last run's `- age`, so a run after a gap catches up. A state without a last run (a first run, or
-        one written by an earlier version) counts as yesterday's."""
-        if self._bookmark(context) is None:
-            return []  # a first run asks the whole range anyway
+        the last run's `- age`, so a run after a gap catches up. A state without a last run (written by an
+        earlier version) counts as yesterday's."""
         last_run = self._last_run(context) or today - dt.timedelta(days=1)
         dates: set[dt.date] = set()
         for age in set(self.completion_ages(context)):

@@ -6,11 +6,11 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
-from urllib.parse import quote
 
 from singer_sdk import typing as th
 
 from tap_cohorts.core.http import RequestLabel, WindowStats
+from tap_cohorts.core.http import path_segment as segment
 from tap_cohorts.core.records import cohort_schema, dimension_key, to_number
 from tap_cohorts.core.windowed_stream import WindowedStream
 from tap_cohorts.core.windows import Window
@@ -18,11 +18,6 @@ from tap_cohorts.vendors.adjust import settings
 from tap_cohorts.vendors.adjust.flatten import LABEL_COLUMNS, column_name, flatten, singular
 
 FIXED_COLUMNS = frozenset({"cohort_date", "period", "period_unit", "dimension_key", "app_token", "tracker_token"})
-
-
-def segment(value: Any) -> str:
-    """A config value as one URL path segment (`../admin` cannot climb out of the path)."""
-    return quote(str(value), safe="")
 
 
 def kpi_column(kpi: str) -> str:
@@ -121,8 +116,9 @@ class AdjustCohortStream(WindowedStream):
         """Period p of a cohort is complete when p + 1 periods have passed since its last install day (a week
         cohort's start + 6, a month's start + 30 at the longest)."""
         last = settings.DEFAULT_MAX_PERIOD[self.cohort_period]
-        if self.cohort_period == (self.section.get("cohort_period") or "day"):  # max_period is in these units
-            last = int(self.section.get("max_period") or last)
+        configured = self.section.get("max_period")
+        if configured is not None and self.cohort_period == (self.section.get("cohort_period") or "day"):
+            last = int(configured)  # max_period is in the configured cohort_period's units
         days, spread = {"day": (1, 0), "week": (7, 6), "month": (31, 30)}[self.cohort_period]
         return [days * (period + 1) + spread for period in range(last + 1)]
 

@@ -6,12 +6,11 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any
-from urllib.parse import quote
 
 from singer_sdk import typing as th
 
 from tap_cohorts.core.errors import RowCapReached
-from tap_cohorts.core.http import RequestLabel, WindowStats
+from tap_cohorts.core.http import RequestLabel, WindowStats, path_segment
 from tap_cohorts.core.parsing import count_csv_rows, read_csv, spool_body
 from tap_cohorts.core.records import WideLayout, cohort_schema
 from tap_cohorts.core.windowed_stream import WindowedStream
@@ -132,7 +131,7 @@ class AppsFlyerCohortsStream(WindowedStream):
         assert context is not None
         body, newlines = self.client.call(
             "POST",
-            settings.PATH.format(app_id=quote(str(context["app_id"]), safe="")),  # `../admin` stays one segment
+            settings.PATH.format(app_id=path_segment(context["app_id"])),
             label=label,
             stats=stats,
             params={"format": "csv"},

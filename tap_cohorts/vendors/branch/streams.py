@@ -6,7 +6,6 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from functools import partial
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import ijson
 import requests
@@ -14,7 +13,7 @@ from singer_sdk import typing as th
 
 from tap_cohorts.core.config import VendorRuntime
 from tap_cohorts.core.errors import RowCapReached, VendorError
-from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
+from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats, path_segment
 from tap_cohorts.core.jobs import JobTimeout, PollSchedule, download, is_transient, wait_for_job
 from tap_cohorts.core.parsing import survey_json_items
 from tap_cohorts.core.records import cohort_schema, dimension_key, to_cohort_date, to_integer, to_number
@@ -196,7 +195,7 @@ class BranchCohortStream(WindowedStream):
     def poll(self, job_id: str, label: RequestLabel, stats: WindowStats) -> tuple[str, str | None]:
         status = self.client.call(
             "GET",
-            settings.STATUS_PATH.format(job_id=quote(job_id, safe="")),
+            settings.STATUS_PATH.format(job_id=path_segment(job_id)),
             label=label,
             stats=stats,
             params={"organization_id": self.section["organization_id"]},
