@@ -101,6 +101,7 @@ CASES = [
         10**10,
         ["config['appsflyer']['lookback_days']: 10000000000 must be from 0 to 3650"],
     ),
+    (("braze", "max_response_mb"), 0, ["config['braze']['max_response_mb']: 0 must be from 1 to 1048576"]),
     (("adjust", "request_timeout"), 1e300, ["config['adjust']['request_timeout']: 1e+300 must be above 0 and at most"]),
     (
         ("applovin", "rate_limits"),

@@ -3,9 +3,17 @@ downloads. No credential reaches another host, and no secret reaches a log line 
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 import logging
+import os
+import subprocess
+import sys
 import time
+import tracemalloc
+import zipfile
+import zlib
 from typing import Any
 from urllib.parse import quote
 
@@ -15,6 +23,7 @@ import requests
 from cohorts_sandbox import Fault, Sandbox
 from tap_cohorts.core.errors import VendorError
 from tap_cohorts.core.http import RateLimit, RequestLabel, VendorClient, WindowStats, origin
+from tap_cohorts.core.parsing import MAX_LINE_CHARS, bounded_lines
 from tests.helpers import APPLOVIN_KEY, TapRun, applovin_config, appsflyer_config, days_ago, run_tap
 from tests.hostile import drop, hostile_server, redirect, respond
 from tests.test_branch import TOKEN as BRANCH_TOKEN
@@ -268,3 +277,75 @@ def test_a_dripping_body_ends_at_the_request_deadline() -> None:
         elapsed = time.monotonic() - started
     # Two attempts of at most the 1 s deadline each (each read is well inside request_timeout): not 30 s each.
     assert elapsed < 4 and "no whole answer within request_deadline_seconds (1s)" in str(raised.value)
+
+
+GIB = 1 << 30
+TAP = os.path.join(os.path.dirname(sys.executable), "tap-cohorts")
+# Runs the tap and prints its peak RSS (KiB): the wrapper's only child is the tap.
+PEAK_RSS = (
+    "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.stderr.write(r.stderr); sys.exit(r.returncode)"
+)
+
+
+@functools.cache
+def gzip_bomb(prefix: bytes) -> bytes:
+    """`prefix`, then zeros up to 1 GiB, gzipped: about 1 MB on the wire."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = b"0" * (1 << 20)
+    parts = [compressor.compress(prefix), *(compressor.compress(block) for _ in range(1024)), compressor.flush()]
+    return b"".join(parts)
+
+
+@pytest.mark.parametrize(
+    ("vendor_name", "path", "prefix"),
+    [
+        ("appsflyer", "/api/cohorts", b"date,pid,sessions_day_0\n"),  # a CSV spooled to disk
+        ("braze", "/segments/list", b'{"message": "success", "segments": ['),  # JSON parsed after its spool
+    ],
+)
+def test_a_gzip_answer_inflating_to_a_gibibyte_stops_at_max_response_mb_in_flat_memory(
+    sandbox: Sandbox, tmp_path: Any, vendor_name: str, path: str, prefix: bytes
+) -> None:
+    config = {
+        "appsflyer": appsflyer_config,
+        "braze": braze_config,
+    }[vendor_name](sandbox, start_date=days_ago(1), end_date=days_ago(1), max_retries=0)
+    with hostile_server() as vendor:
+        body = gzip_bomb(prefix)
+        assert len(body) < 2 * 1024 * 1024
+        vendor.route("/", respond(404, b"not here"))
+        vendor.route(path, respond(200, body, {"Content-Encoding": "gzip"}))
+        config[vendor_name]["base_url"] = vendor.url
+        config_path = tmp_path / "config.json"
+        config_path.write_text(json.dumps(config))
+        result = subprocess.run(
+            [sys.executable, "-c", PEAK_RSS, TAP, "--config", str(config_path)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "TMPDIR": str(tmp_path)},
+        )
+    peak_mb = int(result.stdout.split()[-1]) / 1024
+    print(f"{vendor_name}: peak RSS {peak_mb:.0f} MB")
+    assert result.returncode == 1
+    assert "the answer is larger than max_response_mb (512 MiB" in result.stderr
+    assert f"stream {vendor_name}" in result.stderr
+    assert peak_mb < 200, f"peak RSS {peak_mb:.0f} MB"
+    assert list(tmp_path.iterdir()) == [config_path]  # the spool of the cut answer is gone
+
+
+def test_a_line_without_an_end_is_not_read_whole(tmp_path: Any) -> None:
+    """A Braze export member (or a CSV) of one 100 MiB line: an error naming the line, memory at the line cap."""
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as files, files.open("users.txt", "w") as member:
+        for _ in range(100):
+            member.write(b"{" * (1 << 20))
+    tracemalloc.start()
+    with zipfile.ZipFile(archive) as files, files.open("users.txt") as raw:
+        lines = bounded_lines(io.TextIOWrapper(raw, encoding="utf-8"), "users.txt ")
+        with pytest.raises(ValueError, match=r"users\.txt line 1 is longer than 16 MiB characters"):
+            list(lines)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 4 * MAX_LINE_CHARS  # a str of the cap (up to 4 bytes a character), not 100 MiB

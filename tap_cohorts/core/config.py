@@ -27,6 +27,7 @@ DEFAULT_LOOKBACK_DAYS = 30
 # 1e300 seconds crash them; a rate window under a millisecond rounds to none).
 MAX_LOOKBACK_DAYS = 3650
 MAX_SECONDS = 7 * 86_400
+MAX_RESPONSE_MB = 1024 * 1024  # a tebibyte
 MIN_RATE_SECONDS = 0.001
 
 
@@ -103,6 +104,14 @@ def vendor_properties(*, base_url: str, rate_limits: list[RateLimit]) -> list[th
             "and retried like a dropped connection.",
         ),
         th.Property(
+            "max_response_mb",
+            th.IntegerType,
+            default=512,
+            description="The largest answer (after decompression, in MiB) the tap reads; a larger one fails its "
+            "partition's window with an error naming this setting. Downloads go to a temporary file, so memory "
+            "stays flat either way.",
+        ),
+        th.Property(
             "max_retries",
             th.IntegerType,
             default=8,
@@ -137,6 +146,7 @@ class VendorRuntime:
     max_retries: int
     retry_wait_seconds: float
     max_retry_after_seconds: float
+    max_response_mb: int
 
 
 def parse_date(value: Any) -> dt.date:
@@ -177,6 +187,7 @@ def vendor_runtime(
         max_retries=int(section.get("max_retries", 8)),
         retry_wait_seconds=float(section.get("retry_wait_seconds", 2)),
         max_retry_after_seconds=float(section.get("max_retry_after_seconds", 900)),
+        max_response_mb=int(section.get("max_response_mb", 512)),
     )
 
 
@@ -245,6 +256,9 @@ def common_problems(
     budget = scope.get("shared_rate_budget")
     if isinstance(budget, str) and budget and (problem := budget_problem(budget)):
         problems.append(f"{config_key(vendor, 'shared_rate_budget')}: {problem}")
+    response_mb = scope.get("max_response_mb")
+    if isinstance(response_mb, int) and not 1 <= response_mb <= MAX_RESPONSE_MB:
+        problems.append(f"{config_key(vendor, 'max_response_mb')}: {response_mb} must be from 1 to {MAX_RESPONSE_MB}")
     retries = scope.get("max_retries")
     if isinstance(retries, int) and retries < 0:
         problems.append(f"{config_key(vendor, 'max_retries')}: {retries} must be 0 or more")

@@ -18,7 +18,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Collection, Generator, Iterable, Mapping
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, quote_plus, urljoin, urlsplit
@@ -43,6 +43,7 @@ VENDOR_MESSAGE_CHARS = 500
 # An error body is read this far at most (an endless or huge body must not fill memory), then redacted and cut.
 ERROR_BODY_BYTES = 64 * 1024
 MAX_REDIRECTS = 5
+MEBIBYTE = 1024 * 1024
 # Requests that no retry can mend: a URL or header the tap built from config that requests refuses.
 NOT_RETRYABLE_REQUEST_ERRORS = (
     requests.exceptions.InvalidURL,
@@ -223,6 +224,28 @@ def retry_after_or_exponential(base: float, cap: float = 120.0) -> Generator[flo
         error = yield delay
 
 
+class SizeLimitedBody:
+    """A response's `raw`, stopping the body at `limit` decoded bytes: requests reads every body (iter_content,
+    .content, .json) through `raw.stream`, so one cap covers them all, a gzip answer inflating to gigabytes
+    included (urllib3 inflates a chunk at a time)."""
+
+    def __init__(self, raw: Any, limit: int, too_large: Callable[[], Exception]) -> None:
+        self._raw = raw
+        self._limit = limit
+        self._too_large = too_large
+        self.read_bytes = 0
+
+    def stream(self, amt: int = 1 << 16, decode_content: bool | None = None) -> Iterator[bytes]:
+        for chunk in self._raw.stream(amt, decode_content=decode_content):
+            self.read_bytes += len(chunk)
+            if self.read_bytes > self._limit:
+                raise self._too_large()
+            yield chunk
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
 class Deadline:
     """Ends the reading of a body at `seconds` after its headers: `request_timeout` bounds each read, so a body
     dripping a byte at a time would otherwise never end. The socket is shut down from a timer, which makes the
@@ -268,6 +291,7 @@ class VendorClient:
         max_retries: int = 8,
         retry_base_seconds: float = 2.0,
         max_retry_after: float = 900.0,
+        max_response_bytes: int = 512 * MEBIBYTE,
         logger: logging.Logger,
     ) -> None:
         self.vendor = vendor
@@ -282,6 +306,7 @@ class VendorClient:
         self.max_retries = max_retries
         self.retry_base_seconds = retry_base_seconds
         self.max_retry_after = max_retry_after
+        self.max_response_bytes = max_response_bytes
         self.logger = logger
         self._auth_headers = dict(auth_headers or {})
         self._auth_params = dict(auth_params or {})
@@ -306,6 +331,7 @@ class VendorClient:
             max_retries=runtime.max_retries,
             retry_base_seconds=runtime.retry_wait_seconds,
             max_retry_after=runtime.max_retry_after_seconds,
+            max_response_bytes=runtime.max_response_mb * MEBIBYTE,
             **kwargs,
         )
 
@@ -382,6 +408,7 @@ class VendorClient:
                     f"{type(exc).__name__}: {self.redact(str(exc))}", unreachable=authenticated
                 ) from None
             with response, Deadline(response, self.deadline) as deadline:
+                response.raw = SizeLimitedBody(response.raw, self.max_response_bytes, lambda: too_large(response))
                 try:
                     if response.status_code >= 400 and response.status_code not in accept:
                         self._raise_for_status(response, label)
@@ -395,6 +422,13 @@ class VendorClient:
                     raise RetryableError(
                         f"reading the response failed: {type(exc).__name__}: {self.redact(str(exc))}"
                     ) from None
+
+        def too_large(response: requests.Response) -> VendorError:
+            return VendorError(
+                f"{self.vendor}: {label}: the answer is larger than max_response_mb "
+                f"({self.max_response_bytes / MEBIBYTE:g} MiB; {origin(response.url)}, HTTP {response.status_code}): "
+                "reading stopped there. Ask for shorter windows or fewer dimensions, or raise the setting"
+            )
 
         def log_retry(details: Any) -> None:
             stats.retries += 1

@@ -8,19 +8,38 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import tempfile
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 import ijson
 
 from tap_cohorts.core.errors import MalformedBody
 
+# A line of a vendor file is read whole before it is parsed: past this length it is an error, not a fill of memory
+# (a file with no line end at all would otherwise be read whole). CSV fields stop sooner, at csv's 128 KiB.
+MAX_LINE_CHARS = 16 * 1024 * 1024
+
+
+def bounded_lines(text: IO[str], where: str = "") -> Iterator[str]:
+    """The lines of a text file (universal line ends kept), each at most MAX_LINE_CHARS."""
+    for line_number in range(1, 1 << 62):
+        line = text.readline(MAX_LINE_CHARS)
+        if not line:
+            return
+        if len(line) == MAX_LINE_CHARS and line[-1] not in "\r\n":
+            raise ValueError(
+                f"{where}line {line_number} is longer than {MAX_LINE_CHARS // (1024 * 1024)} MiB characters: "
+                "not read further"
+            )
+        yield line
+
 
 def read_csv(binary: IO[bytes]) -> tuple[list[str], Iterator[dict[str, str]]]:
     """The header and a lazy iterator of rows as {column: value} from a UTF-8 CSV (BOM or not)."""
     text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
-    reader = csv.reader(text)
+    reader = csv.reader(bounded_lines(text, "CSV "))
     try:
         header = [name.strip() for name in next(reader, [])]
     except csv.Error as exc:
@@ -51,7 +70,7 @@ def count_csv_rows(binary: IO[bytes]) -> int:
     """Data rows in a CSV file (quoted newlines counted right), leaving the file at its start."""
     binary.seek(0)
     text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
-    rows = sum(1 for values in csv.reader(text) if values) - 1
+    rows = sum(1 for values in csv.reader(bounded_lines(text, "CSV ")) if values) - 1
     text.detach()
     binary.seek(0)
     return max(rows, 0)
@@ -74,6 +93,17 @@ def spool_body(chunks: Iterator[bytes]) -> tuple[IO[bytes], int]:
         spool.write(chunk)
     spool.seek(0)
     return spool, max(newlines, returns)  # type: ignore[return-value]
+
+
+def read_json(response: Any) -> Any:
+    """A JSON body, read through a spool: an answer that reaches max_response_mb has filled a file, not memory.
+    A body that is not JSON is asked again, like one cut short."""
+    spool, _ = spool_body(response.iter_content(chunk_size=1 << 16))
+    with spool:
+        try:
+            return json.load(spool)
+        except ValueError as exc:
+            raise MalformedBody(f"the response is not JSON: {exc}") from None
 
 
 def count_json_items(body: IO[bytes], prefix: str) -> int:

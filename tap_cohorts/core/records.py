@@ -44,7 +44,13 @@ def to_number(value: Any) -> int | float | None:
         if not abs(number) < EXACT_FLOAT_LIMIT:
             raise ValueError(f"{value!r} is infinite or beyond the exact range of a double (2**53)")
         return number
-    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, float):  # a JSON number: 1e309 parses as infinity
+        if value != value:
+            return None
+        if not abs(value) < EXACT_FLOAT_LIMIT:
+            raise ValueError(f"{value!r} is infinite or beyond the exact range of a double (2**53)")
         return value
     return to_number(str(value))
 

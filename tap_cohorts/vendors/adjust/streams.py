@@ -11,6 +11,7 @@ from singer_sdk import typing as th
 
 from tap_cohorts.core.http import RequestLabel, WindowStats
 from tap_cohorts.core.http import path_segment as segment
+from tap_cohorts.core.parsing import read_json
 from tap_cohorts.core.records import cohort_schema, dimension_key, to_number
 from tap_cohorts.core.windowed_stream import WindowedStream
 from tap_cohorts.core.windows import Window
@@ -201,10 +202,6 @@ class AdjustCohortStream(WindowedStream):
             except ValueError as error:
                 raise ValueError(f"KPI {kpi!r} holds {values[kpi]!r}, which is not a number ({error})") from None
         return record
-
-
-def read_json(response: Any) -> Any:
-    return response.json()
 
 
 class AdjustCohortsStream(AdjustCohortStream):

@@ -15,7 +15,7 @@ from tap_cohorts.core.config import VendorRuntime
 from tap_cohorts.core.errors import RowCapReached, VendorError
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats, path_segment
 from tap_cohorts.core.jobs import JobTimeout, PollSchedule, download, is_transient, wait_for_job
-from tap_cohorts.core.parsing import survey_json_items
+from tap_cohorts.core.parsing import read_json, survey_json_items
 from tap_cohorts.core.records import cohort_schema, dimension_key, to_cohort_date, to_integer, to_number
 from tap_cohorts.core.windowed_stream import WindowedStream
 from tap_cohorts.core.windows import Window
@@ -199,7 +199,7 @@ class BranchCohortStream(WindowedStream):
             label=label,
             stats=stats,
             params={"organization_id": self.section["organization_id"]},
-            read=lambda response: response.json(),
+            read=read_json,
         )
         state = str(status.get("status", "")).upper()
         if state == "FINISHED":
@@ -241,7 +241,7 @@ class BranchCohortStream(WindowedStream):
 
 
 def read_job_id(response: requests.Response) -> str:
-    payload = response.json()
+    payload = read_json(response)
     job_id = payload.get("job_id") if isinstance(payload, dict) else None
     if not job_id:
         raise ValueError(f"the export request returned no job_id: {str(payload)[:200]}")

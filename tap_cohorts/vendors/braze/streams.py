@@ -18,7 +18,7 @@ from tap_cohorts.core.config import VendorRuntime
 from tap_cohorts.core.errors import MalformedBody, VendorError
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
 from tap_cohorts.core.jobs import JobTimeout, PollSchedule, wait_for_job
-from tap_cohorts.core.parsing import spool_body
+from tap_cohorts.core.parsing import bounded_lines, read_json, spool_body
 from tap_cohorts.core.windowed_stream import WindowedStream
 from tap_cohorts.core.windows import Window, plan_windows
 from tap_cohorts.vendors.braze import settings
@@ -70,8 +70,8 @@ def with_app_group(section: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
     return {**({"app_group_id": group} if group else {}), **extra}
 
 
-def read_json(response: Any) -> Any:
-    payload = response.json()
+def read_object(response: Any) -> Any:
+    payload = read_json(response)
     if not isinstance(payload, dict):
         raise ValueError(f"expected a JSON object, got {str(payload)[:200]!r}")
     return payload
@@ -124,7 +124,7 @@ class BrazeListStream(BrazeStream):
             if self.endpoint.takes_archived and self.section.get("include_archived") is not None:
                 extra["include_archived"] = str(bool(self.section["include_archived"])).lower()
             payload = self.client.call(
-                "GET", self.endpoint.path, label=label, stats=stats, params=self.params(**extra), read=read_json
+                "GET", self.endpoint.path, label=label, stats=stats, params=self.params(**extra), read=read_object
             )
             items = payload.get(self.endpoint.field)
             if not isinstance(items, list):
@@ -193,7 +193,7 @@ class BrazeDetailsStream(BrazeStream):
             label=RequestLabel(self.name, {self.endpoint.id_param: identifier}),
             stats=WindowStats(),
             params=self.params(**{self.endpoint.id_param: identifier}),
-            read=read_json,
+            read=read_object,
         )
         payload.pop("message", None)
         yield keep_extras(self, {**payload, self.endpoint.id_param: identifier}, self.schema["properties"])
@@ -263,7 +263,7 @@ class BrazeSeriesStream(SchemaOnce, WindowedStream):
             label=label,
             stats=stats,
             params=with_app_group(self.section, **extra),
-            read=read_json,
+            read=read_object,
         )
         points = payload.get("data")
         if not isinstance(points, list):
@@ -359,7 +359,7 @@ class BrazeSegmentUsersStream(BrazeStream):
         body: dict[str, Any] = {**self.params(), "segment_id": segment}
         if self.section.get("fields_to_export"):
             body["fields_to_export"] = list(self.section["fields_to_export"])
-        started = self.client.call("POST", settings.EXPORT_PATH, label=label, stats=stats, json=body, read=read_json)
+        started = self.client.call("POST", settings.EXPORT_PATH, label=label, stats=stats, json=body, read=read_object)
         url = started.get("url")
         if not url:
             self.logger.warning(
@@ -415,7 +415,8 @@ class BrazeSegmentUsersStream(BrazeStream):
                 if member.is_dir():
                     continue
                 with files.open(member) as raw:
-                    for line_number, line in enumerate(io.TextIOWrapper(raw, encoding="utf-8"), start=1):
+                    lines = bounded_lines(io.TextIOWrapper(raw, encoding="utf-8"), f"{member.filename} ")
+                    for line_number, line in enumerate(lines, start=1):
                         if not line.strip():
                             continue
                         try:
