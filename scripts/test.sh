@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/mypy
-.venv/bin/pytest -q "$@"
+.venv/bin/pytest -q --durations=15 "$@"  # the slowest tests listed: .ci/run must stay under 15 minutes

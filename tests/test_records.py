@@ -134,11 +134,13 @@ def test_redactor_hides_raw_and_url_encoded_secrets() -> None:
     assert redact("key=a/b c+d&x=a%2Fb%20c%2Bd&y=a%2Fb+c%2Bd") == "key=***&x=***&y=***"
 
 
-@pytest.mark.parametrize("text", ["1e309", "Infinity", "-inf", "12345678901234567.89"])
-def test_a_number_a_double_cannot_hold_exactly_is_an_error_not_null_or_rounded(text: str) -> None:
+@pytest.mark.parametrize("value", ["1e309", "Infinity", "-inf", "12345678901234567.89", json.loads("1e309"), 2.0**53])
+def test_a_number_a_double_cannot_hold_exactly_is_an_error_not_null_or_rounded(value: str | float) -> None:
+    """As text (CSV) or as a JSON number already parsed (`1e309` parses as infinity)."""
     with pytest.raises(ValueError, match="infinite or beyond the exact range"):
-        to_number(text)
+        to_number(value)
     assert to_number("nan") is None and to_number("1234567890123.45") == 1234567890123.45
+    assert to_number(float("nan")) is None and to_number(1234567890123.45) == 1234567890123.45
 
 
 def test_a_repeated_csv_header_is_an_error() -> None:
