@@ -233,12 +233,12 @@ class SizeLimitedBody:
         self._raw = raw
         self._limit = limit
         self._too_large = too_large
-        self.read_bytes = 0
+        self._read = 0
 
     def stream(self, amt: int = 1 << 16, decode_content: bool | None = None) -> Iterator[bytes]:
         for chunk in self._raw.stream(amt, decode_content=decode_content):
-            self.read_bytes += len(chunk)
-            if self.read_bytes > self._limit:
+            self._read += len(chunk)
+            if self._read > self._limit:
                 raise self._too_large()
             yield chunk
 

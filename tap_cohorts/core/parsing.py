@@ -24,15 +24,9 @@ MAX_LINE_CHARS = 16 * 1024 * 1024
 
 def bounded_lines(text: IO[str], where: str = "") -> Iterator[str]:
     """The lines of a text file (universal line ends kept), each at most MAX_LINE_CHARS."""
-    for line_number in range(1, 1 << 62):
-        line = text.readline(MAX_LINE_CHARS)
-        if not line:
-            return
+    for line_number, line in enumerate(iter(lambda: text.readline(MAX_LINE_CHARS), ""), start=1):
         if len(line) == MAX_LINE_CHARS and line[-1] not in "\r\n":
-            raise ValueError(
-                f"{where}line {line_number} is longer than {MAX_LINE_CHARS // (1024 * 1024)} MiB characters: "
-                "not read further"
-            )
+            raise ValueError(f"{where}line {line_number} is longer than {MAX_LINE_CHARS:,} characters: not read on")
         yield line
 
 

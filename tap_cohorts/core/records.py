@@ -39,20 +39,17 @@ def to_number(value: Any) -> int | float | None:
             if value.strip().lower() in MISSING_NUMBER_TEXTS:
                 return None
             raise
-        if number != number:
-            return None  # NaN: a missing value, as `nan` is
-        if not abs(number) < EXACT_FLOAT_LIMIT:
-            raise ValueError(f"{value!r} is infinite or beyond the exact range of a double (2**53)")
-        return number
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+    elif isinstance(value, float):  # a JSON number: 1e309 parses as infinity
+        number = value
+    elif value is None or (isinstance(value, int) and not isinstance(value, bool)):
         return value
-    if isinstance(value, float):  # a JSON number: 1e309 parses as infinity
-        if value != value:
-            return None
-        if not abs(value) < EXACT_FLOAT_LIMIT:
-            raise ValueError(f"{value!r} is infinite or beyond the exact range of a double (2**53)")
-        return value
-    return to_number(str(value))
+    else:
+        return to_number(str(value))
+    if number != number:
+        return None  # NaN: a missing value, as `nan` is
+    if not abs(number) < EXACT_FLOAT_LIMIT:
+        raise ValueError(f"{value!r} is infinite or beyond the exact range of a double (2**53)")
+    return number
 
 
 def to_integer(value: Any) -> int | None:
