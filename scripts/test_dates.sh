@@ -4,6 +4,8 @@
 #   scripts/test_dates.sh                         the default days below
 #   scripts/test_dates.sh 2027-03-01 2028-02-29   these days; DAY@ZONE also sets TZ, DAYTHH:MM a UTC time of day
 #   DATE_TESTS= scripts/test_dates.sh 2027-03-01  the whole suite on that day (DATE_TESTS: pytest arguments)
+#   DATE_JOBS=1                                   days run one at a time (default: 3 at once, each its own pytest
+#                                                 with its own sandbox ports and temporary directories)
 #   SKIP_SETUP=1                                  do not run scripts/setup.sh first
 # The default days: the real today; month, year and leap-day edges; a 30-day month's end; the European and US
 # DST changes of 2027, late in the UTC day in a zone where the local date is another one (a tap reading local
@@ -15,23 +17,35 @@ DEFAULT_DAYS=(today 2026-12-31 2027-01-01 2027-02-28 2027-03-01 2027-04-30 2028-
 days=("$@")
 [ ${#days[@]} -gt 0 ] || days=("${DEFAULT_DAYS[@]}")
 read -r -a tests <<<"${DATE_TESTS--m dates}"
+jobs=${DATE_JOBS:-3}
 [ "${SKIP_SETUP:-}" = 1 ] || bash scripts/setup.sh
-summary=()
-failed=0
-for day in "${days[@]}"; do
-  moment="${day%@*}"
-  zone=UTC
-  [ "$moment" = "$day" ] || zone="${day#*@}"
-  started=$SECONDS
-  if [ "$moment" = today ]; then
-    env -u COHORTS_TODAY TZ="$zone" .venv/bin/pytest -q -p no:cacheprovider "${tests[@]}" && result=passed || result=FAILED
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
+run_day() {  # $1 index, $2 DAY[@ZONE]: one pytest as if today were that day; output and result to $logs/$1.*
+  local moment="${2%@*}" zone=UTC started=$SECONDS
+  [ "$moment" = "$2" ] || zone="${2#*@}"
+  local clock=(env COHORTS_TODAY="$moment")
+  [ "$moment" != today ] || clock=(env -u COHORTS_TODAY)
+  if "${clock[@]}" TZ="$zone" .venv/bin/pytest -q -p no:cacheprovider "${tests[@]}" >"$logs/$1.out" 2>&1; then
+    result=passed
   else
-    COHORTS_TODAY="$moment" TZ="$zone" .venv/bin/pytest -q -p no:cacheprovider "${tests[@]}" && result=passed || result=FAILED
+    result=FAILED
   fi
-  [ "$result" = passed ] || failed=1
-  summary+=("$(printf '%-18s %-17s %-7s %4ss' "$moment" "$zone" "$result" $((SECONDS - started)))")
+  printf '%-18s %-17s %-7s %4ss\n' "$moment" "$zone" "$result" $((SECONDS - started)) >"$logs/$1.summary"
+}
+
+for i in "${!days[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  run_day "$i" "${days[$i]}" &
+done
+wait
+failed=0
+for i in "${!days[@]}"; do
+  echo "=== ${days[$i]}"
+  if grep -q FAILED "$logs/$i.summary"; then failed=1; cat "$logs/$i.out"; else tail -n 1 "$logs/$i.out"; fi
 done
 echo
 echo "day                TZ                result  time"
-printf '%s\n' "${summary[@]}"
+cat "$logs"/*.summary
 exit $failed
