@@ -14,12 +14,13 @@ from tap_cohorts.core.failures import RunLedger
 from tap_cohorts.core.output import StateFlushingWriter
 from tap_cohorts.core.vendor import Vendor
 from tap_cohorts.vendors.adjust import VENDOR as ADJUST
+from tap_cohorts.vendors.adjust.report_service import VENDOR as ADJUST_REPORT
 from tap_cohorts.vendors.applovin import VENDOR as APPLOVIN
 from tap_cohorts.vendors.appsflyer import VENDOR as APPSFLYER
 from tap_cohorts.vendors.branch import VENDOR as BRANCH
 from tap_cohorts.vendors.braze import VENDOR as BRAZE
 
-VENDORS: tuple[Vendor, ...] = (APPSFLYER, BRANCH, ADJUST, BRAZE, APPLOVIN)
+VENDORS: tuple[Vendor, ...] = (APPSFLYER, BRANCH, ADJUST, ADJUST_REPORT, BRAZE, APPLOVIN)
 
 
 class TapCohorts(Tap):

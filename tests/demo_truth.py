@@ -7,6 +7,7 @@ from typing import Any
 
 from cohorts_sandbox import SandboxConfig, make_simulators
 from cohorts_sandbox.adjust import Query as AdjustQuery
+from cohorts_sandbox.adjust_reports import DIMENSION_VALUES, Cohort
 from cohorts_sandbox.appsflyer import Query as AppsFlyerQuery
 from cohorts_sandbox.branch import Query as BranchQuery
 from tests.helpers import days_ago
@@ -21,6 +22,7 @@ KEYS = {
     "adjust_cohorts": (*COHORT, "app_token"),
     "adjust_app_cohorts": (*COHORT, "app_token"),
     "adjust_tracker_cohorts": (*COHORT, "app_token", "tracker_token"),
+    "adjust_report_cohorts": (*COHORT, "app_token"),
     "branch_install_cohorts": (*COHORT, "measure", "metric"),
     "branch_reengagement_cohorts": (*COHORT, "measure", "metric"),
     "braze_segments": ("id",),
@@ -85,6 +87,26 @@ def adjust_rows(simulators: Simulators, start_days_ago: int) -> int:
     return 2 * 2 * 3 * sum(len(simulator.periods(query, day)) for day in simulator.cohort_dates(query))
 
 
+def adjust_report_cohorts(start_days_ago: int, last_days_ago: int = 0) -> list[tuple[Cohort, int]]:
+    """The demo's Report Service cohorts x days reached: 2 apps x 3 countries x 3 networks a cohort day."""
+    pairs = []
+    for ago in range(last_days_ago, start_days_ago + 1):
+        for app in ("abc123def4", "3fdwnag4ec"):
+            for country in DIMENSION_VALUES["country_code"]:
+                for network in DIMENSION_VALUES["network"]:
+                    cohort = Cohort(app, days_ago(ago), (("country_code", country), ("network", network)))
+                    pairs += [(cohort, day) for day in PERIODS if day <= ago]
+    return pairs
+
+
+def adjust_report_revenue_sum(simulators: Simulators, start_days_ago: int, last_days_ago: int) -> float:
+    service = simulators["adjust"].reports
+    return sum(
+        service.day_value(cohort, "revenue_total", day)
+        for cohort, day in adjust_report_cohorts(start_days_ago, last_days_ago)
+    )
+
+
 def branch_rows(simulators: Simulators, start_days_ago: int, data_source: str) -> int:
     prefix = "install_activity_" if data_source == "install_cohort" else "reengagement_activity_"
     dimensions = (prefix + "touch_data_tilde_campaign", prefix + "timezone_adjusted_day")
@@ -101,6 +123,7 @@ def expected_rows(start_days_ago: int, simulators: Simulators | None = None) -> 
         "appsflyer_cohorts": sum(len(row.values) for row in cohorts),
         **{table: days * 20 * len(PERIODS) for table in APPLOVIN_TABLES},  # 4 apps x 5 countries a day
         **{table: adjust_rows(simulators, start_days_ago) for table in ADJUST_TABLES},
+        "adjust_report_cohorts": len(adjust_report_cohorts(start_days_ago)),
         "branch_install_cohorts": branch_rows(simulators, start_days_ago, "install_cohort"),
         "branch_reengagement_cohorts": branch_rows(simulators, start_days_ago, "reengagement_cohort"),
         **braze_rows(simulators, days),

@@ -16,6 +16,7 @@ import time_machine
 from cohorts_sandbox import Fault, Sandbox
 from tests.helpers import TapRun, appsflyer_config, days_ago, run_tap
 from tests.test_adjust import adjust_config
+from tests.test_adjust_report import report_config
 from tests.test_branch import branch_config
 from tests.test_reliability import keyed
 
@@ -103,3 +104,13 @@ def test_branch_week_bands_land(sandbox: Sandbox, last_day: dt.date) -> None:
     compared = check(warehouse, clean, lambda r: age(r, last_day) >= 7 * (r["period"] + 1))
     assert compared > 0
     print(f"\nbranch: {compared} values compared; requests a day {sorted(set(requests))}")
+
+
+def test_adjust_report_service_days_7_30_and_90_land(sandbox: Sandbox, last_day: dt.date) -> None:
+    config = report_config(sandbox, start_date=days_ago(5), lookback_days=3, days=[0, 1, 7, 30, 90])
+    warehouse, clean, requests = simulate(sandbox, config, "adjust")
+    # The Report Service sends days in progress at half their value: day N is final N + 1 days after the cohort.
+    compared = check(warehouse, clean, lambda r: age(r, last_day) >= r["period"] + 1)
+    assert compared > 0 and {r["period"] for r in clean["adjust_report_cohorts"].values()} >= {30, 90}
+    assert max(requests[:5]) <= 3  # the lookback, and at most two windows of cohorts that completed a day
+    print(f"\nadjust_report: {compared} values compared; requests a day {sorted(set(requests))}")

@@ -18,7 +18,13 @@ import psycopg
 import pytest
 
 from cohorts_sandbox import Fault, Sandbox
-from tests.demo_truth import applovin_revenue_sum, appsflyer_count_sum, expected_rows, primary_key
+from tests.demo_truth import (
+    adjust_report_revenue_sum,
+    applovin_revenue_sum,
+    appsflyer_count_sum,
+    expected_rows,
+    primary_key,
+)
 from tests.helpers import days_ago
 from tests.postgres_server import PostgresServer
 
@@ -95,6 +101,7 @@ def check_two_daily_runs(loader: str, env: dict[str, str], query: Query, sandbox
     appsflyer_before = appsflyer_count_sum(sandbox.simulators, stale_first, stale_last)
     applovin_before = applovin_revenue_sum(sandbox.simulators, days_ago(START), days_ago(LOOKBACK + 1))
     resynced_before = appsflyer_count_sum(sandbox.simulators, days_ago(LOOKBACK + 1), days_ago(1))
+    report_before = adjust_report_revenue_sum(sandbox.simulators, START, LOOKBACK + 1)
     sandbox.reset()
     sandbox.config.revision = 1
     second = meltano_run(loader, sandbox, tmp_path, env)
@@ -118,6 +125,11 @@ def check_two_daily_runs(loader: str, env: dict[str, str], query: Query, sandbox
     resynced = appsflyer_count_sum(sandbox.simulators, days_ago(LOOKBACK + 1), days_ago(1))
     assert resynced != resynced_before  # the values really changed, so the sums below tell old from new
     assert query("select sum(count) from cohorts.appsflyer_cohorts")[0][0] == appsflyer_before + resynced
+    report_windows = {r.query["date_period"][0] for r in sandbox.requests_to("adjust", "/reports-service/")}
+    assert report_windows == {f"{days_ago(LOOKBACK)}:{days_ago(0)}"}
+    report_newer = adjust_report_revenue_sum(sandbox.simulators, LOOKBACK, 0)
+    stored = float(query("select sum(revenue_total) from cohorts.adjust_report_cohorts")[0][0])
+    assert stored == pytest.approx(report_before + report_newer, rel=1e-9)
     newer = applovin_revenue_sum(sandbox.simulators, days_ago(LOOKBACK), days_ago(0))
     stored = float(query("select sum(pub_revenue) from cohorts.applovin_cohort_revenue")[0][0])
     assert stored == pytest.approx(applovin_before + newer, rel=1e-9)
@@ -142,6 +154,9 @@ def test_postgres_two_daily_runs_upsert_and_types(
     assert types["applovin_cohort_revenue.pub_revenue"] in ("numeric", "double precision")
     assert types["branch_install_cohorts.per_user"] == "boolean"
     assert types["adjust_cohorts.installs"] in ("numeric", "double precision")
+    assert types["adjust_report_cohorts.cohort_size"] == "bigint"
+    assert types["adjust_report_cohorts.retention_rate"] in ("numeric", "double precision")
+    assert types["adjust_report_cohorts.cohort_date"] == "date"
     assert types["appsflyer_cohorts.dimension_key"] in ("text", "character varying")
     cohort_json = [n for n, kind in types.items() if kind in ("json", "jsonb") and not n.startswith("braze_")]
     assert cohort_json == []  # scalar metrics are never JSON-encoded; only Braze's nested objects are JSON

@@ -1,4 +1,5 @@
-"""Adjust KPI Service cohort endpoints simulator (`vendor-docs/adjust-cohort-endpoints.txt`).
+"""Adjust KPI Service cohort endpoints simulator (`vendor-docs/adjust-cohort-endpoints.txt`); the Report Service
+is `adjust_reports.py`, on the same host here.
 
 GET /kpis/v1/{app_token}/cohorts, /kpis/v1/{app_token}/trackers/{tracker_token}/cohorts and
 /kpis/v1/{app_token,app_token,...}/cohorts; `Authorization: Token token=...`; the nested `result_set`, built
@@ -12,6 +13,8 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from cohorts_sandbox.adjust_reports import PATH as REPORT_PATH
+from cohorts_sandbox.adjust_reports import ReportService
 from cohorts_sandbox.server import Request, Response, SandboxConfig
 from cohorts_sandbox.synth import revised, unit
 
@@ -69,11 +72,14 @@ class AdjustSimulator:
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
+        self.reports = ReportService(config)
 
     def account(self, request: Request) -> str | None:
         return request.headers.get("authorization")
 
     def handle(self, request: Request) -> Response:
+        if request.path.startswith(REPORT_PATH):
+            return self.reports.handle(request)
         parts = request.path.strip("/").split("/")
         if request.method != "GET" or len(parts) not in (4, 6) or parts[:2] != ["kpis", "v1"] or parts[-1] != "cohorts":
             return Response.json_body(404, {"error": "Request data not found"})

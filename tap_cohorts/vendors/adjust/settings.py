@@ -77,3 +77,37 @@ HINTS = {
     403: "the token has no access to these KPIs, this time period or this cohort period",
     404: "no such app or tracker: check config['adjust']['app_tokens'] and ['tracker_tokens']",
 }
+
+
+# The Report Service (`adjust_report` section), from Adjust's "Reports endpoint" and "Report service API
+# authentication" (dev.adjust.com/en/api/rs-api/...) and the Datascape metrics glossary (help.adjust.com).
+REPORT_BASE_URL = "https://automate.adjust.com"
+REPORT_PATH = "/reports-service/report"
+# The document's only limit is 50 simultaneous requests (429 beyond): the tap asks one at a time per process,
+# at the KPI Service's polite rate; windows of a month, as there.
+REPORT_RATE_LIMITS = [RateLimit(5, 1)]
+REPORT_MAX_WINDOW_DAYS = 31
+# The dimensions the tap places itself: the app (the partition) and the cohort day. Other date dimensions would
+# split a cohort into hours or merge days into weeks: refused.
+REPORT_PLACED_DIMENSIONS = ("app_token", "day")
+REPORT_DATE_DIMENSIONS = frozenset({"hour", "week", "month", "year", "quarter"})
+REPORT_DEFAULT_DIMENSIONS = ("country_code", "network")
+# Metrics by day since install, asked as `{metric}_d{N}` for each of `days`, one column each in the record of
+# period N; and metrics of the cohort as a whole (the same in every period's record).
+REPORT_DEFAULT_COHORT_METRICS = ("retained_users", "retention_rate", "revenue_total")
+REPORT_DEFAULT_METRICS = ("cohort_size", "network_cost")
+REPORT_DEFAULT_DAYS = (0, 1, 2, 3, 7, 14, 30)
+# The document states no last day; a cohort asked daily for a year is the longest worth it.
+REPORT_MAX_DAY = 365
+REPORT_INTEGER_METRICS = frozenset({"cohort_size", "installs", "retained_users", "sessions", "clicks"})
+COHORT_MATURITIES = ("immature", "mature")
+ATTRIBUTION_SOURCES = ("first", "dynamic")
+AD_SPEND_MODES = ("adjust", "network", "mixed")
+REPORT_REATTRIBUTED = ("all", "false", "true")
+
+REPORT_HINTS = {
+    400: "the request was refused: check config['adjust_report'] (dimensions, metrics, cohort_metrics, currency)",
+    401: "authentication failed: check config['adjust_report']['api_token'] (sent as `Authorization: Bearer ...`)",
+    403: "the token has no access to these metrics or apps",
+    429: "more than 50 simultaneous requests on this token: lower the number of tap processes sharing it",
+}
