@@ -135,25 +135,27 @@ def test_partitions_are_app_x_cohort_type_x_kpi(sandbox: Sandbox) -> None:
         end_date=day,
         periods=[0],
         app_ids=["com.example.puzzle", "id1234567890"],
-        cohort_types=["user_acquisition", "retargeting"],
+        cohort_types=["user_acquisition", "retargeting", "unified"],
         kpis=["sessions", "revenue"],
     )
     run = run_tap(config)
     bodies = [
         (r.path.rsplit("/", 1)[1], r.json()["cohort_type"], r.json()["kpis"]) for r in sandbox.requests_to("appsflyer")
     ]
-    assert len(bodies) == 8 and len(set(map(str, bodies))) == 8
+    assert len(bodies) == 12 and len(set(map(str, bodies))) == 12
     records = by_key(run.records(STREAM))
     expected = {}
     for app in ("com.example.puzzle", "id1234567890"):
-        for cohort_type in ("user_acquisition", "retargeting"):
+        for cohort_type in ("user_acquisition", "retargeting", "unified"):
             for kpi in ("sessions", "revenue"):
                 expected.update(
                     expected_records(sandbox, day, day, app_id=app, cohort_type=cohort_type, kpi=kpi, periods=(0,))
                 )
     assert records == expected
     partitions = run.final_state["bookmarks"][STREAM]["partitions"]
-    assert len(partitions) == 8
+    assert len(partitions) == 12
+    # Unified (user acquisition and retargeting together) is its own partition and its own key.
+    assert {r["cohort_type"] for r in records.values()} == {"user_acquisition", "retargeting", "unified"}
     assert {p["replication_key_value"] for p in partitions} == {day.isoformat()}
 
 
@@ -245,3 +247,21 @@ def test_event_kpis_land_their_conversion_rate(sandbox: Sandbox, caplog: pytest.
     assert by_key(records) == expected_records(sandbox, day, day, kpi="af_purchase", periods=(0, 7))
     assert records and all(isinstance(r["conversion_rate"], float) for r in records)
     assert "unknown" not in caplog.text.lower()
+
+
+def test_a_rotated_token_fails_naming_the_key_and_the_next_run_resumes(sandbox: Sandbox) -> None:
+    """AppsFlyer recommends a new token every 180 days and a reset invalidates the old one at once."""
+    config = appsflyer_config(sandbox, start_date=days_ago(40), lookback_days=2)
+    first = run_tap(config)
+    sandbox.config.appsflyer_token = "af-rotated-token"  # reset in the dashboard
+    sandbox.reset()
+    failed = run_tap(config, state=first.final_state, expect_error=True)
+    assert "HTTP 401" in str(failed.error) and "config['appsflyer']['api_token']" in str(failed.error)
+    assert len(sandbox.requests_to("appsflyer")) == 1  # the account's failure ends AppsFlyer at once
+    assert failed.final_state == first.final_state  # every bookmark kept
+    sandbox.reset()
+    config["appsflyer"]["api_token"] = "af-rotated-token"
+    resumed = run_tap(config, state=failed.final_state)
+    starts = [r.json()["from"] for r in sandbox.requests_to("appsflyer")]
+    assert min(starts) == days_ago(3).isoformat()  # the kept bookmark (yesterday) less the lookback
+    assert resumed.records(STREAM)

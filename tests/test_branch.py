@@ -100,6 +100,31 @@ def test_exact_records_for_a_window(sandbox: Sandbox) -> None:
     assert isinstance(sample["value"], float) and isinstance(sample["users"], int) and sample["per_user"] is False
 
 
+def test_an_export_scoped_to_one_app_with_install_recalculation(sandbox: Sandbox) -> None:
+    """`app_id` replaces `organization_id` on the POST and on every poll; `enable_install_recalculation` is in the
+    body, and the app's de-duplicated cohorts land (fewer users than without it)."""
+    day = days_ago(6)
+    app = "1234567890123456789"
+    config = branch_config(
+        sandbox, start_date=day, end_date=day, data_sources=["install_cohort"], enable_install_recalculation=True
+    )
+    del config["branch"]["organization_id"]
+    config["branch"]["app_id"] = app
+    run = run_tap(config)
+    dims = ("install_activity_timezone_adjusted_day",)
+    query = Query("install_cohort", day, day, dims, ("OPEN",), "day", 3, app_id=app, install_recalculation=True)
+    records = by_key(run.records(INSTALL))
+    assert records == expected(sandbox, query)
+    organization = expected(sandbox, Query("install_cohort", day, day, dims, ("OPEN",), "day", 3))
+    assert records != organization  # the app's own cohorts, not the organization's
+    without = expected(sandbox, Query("install_cohort", day, day, dims, ("OPEN",), "day", 3, app_id=app))
+    assert sum(r["users"] for r in records.values()) < sum(r["users"] for r in without.values())
+    branch = sandbox.requests_to("branch")
+    assert branch and all(r.query.get("app_id") == [app] and "organization_id" not in r.query for r in branch)
+    [post] = [r for r in branch if r.method == "POST"]
+    assert post.json()["enable_install_recalculation"] is True
+
+
 def test_one_job_is_a_post_growing_polls_and_a_download_without_credentials(sandbox: Sandbox) -> None:
     sandbox.config.branch_job_polls = 4
     day = days_ago(5)
@@ -256,6 +281,8 @@ def test_the_dimension_prefix_rule() -> None:
         ({"data_sources": ["web_cohort"]}, "'web_cohort' is not one of"),
         ({"dimensions": ["install_activity_data_os"], "data_sources": ["reengagement_cohort"]}, "not in data_sources"),
         ({"granularity_band_count": 0}, "config['branch']['granularity_band_count']: 0"),
+        ({"organization_id": None}, "give organization_id or app_id"),
+        ({"enable_install_recalculation": "yes"}, "enable_install_recalculation"),
     ],
 )
 def test_bad_branch_config_fails_before_any_request(sandbox: Sandbox, change: dict, fragment: str) -> None:

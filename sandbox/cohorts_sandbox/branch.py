@@ -42,6 +42,9 @@ MEASURE_METRICS = {
 MONEY_METRICS = frozenset({"revenue", "cost"})
 MAX_DAYS = 90
 HISTORY_DAYS = 730
+# Apps of the sandbox's organization: an export scoped by `app_id` (instead of `organization_id`) gets that app's
+# share of the organization's cohorts.
+APP_IDS = ("1234567890123456789", "9876543210987654321")
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,11 @@ class Query:
     cumulative: bool = False
     per_user: bool = False
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # The export's scope: an app id, or "" for the whole organization.
+    app_id: str = ""
+    # `enable_install_recalculation`: unattributed installs that a later attributed install duplicates (users
+    # who opt in to ATT after installing from an ad) are removed.
+    install_recalculation: bool = False
 
 
 @dataclass
@@ -82,7 +90,14 @@ class BranchSimulator:
     def handle(self, request: Request) -> Response:
         if request.headers.get("access-token") != self.config.branch_token:
             return Response.json_body(401, {"code": 401, "error_message": "Invalid Access-Token"})
-        if request.param("organization_id") != self.config.branch_organization:
+        app_id, organization = request.param("app_id"), request.param("organization_id")
+        if app_id is None and organization is None:
+            return Response.json_body(
+                400, {"code": 400, "error_message": "Either app_id or organization_id is required"}
+            )
+        if app_id is not None and app_id not in APP_IDS:
+            return Response.json_body(404, {"code": 404, "error_message": "App not found"})
+        if app_id is None and organization != self.config.branch_organization:
             return Response.json_body(404, {"code": 404, "error_message": "Organization not found"})
         if request.method == "POST" and request.path == "/v2/analytics":
             return self.submit(request)
@@ -136,6 +151,9 @@ class BranchSimulator:
         if granularity not in ("day", "week", "month"):
             raise ValueError("granularity: day, week or month")
         filters = tuple(sorted((k, tuple(v)) for k, v in (body.get("filters") or {}).items()))
+        recalculation = body.get("enable_install_recalculation", False)
+        if not isinstance(recalculation, bool):
+            raise ValueError("enable_install_recalculation must be a boolean")
         return Query(
             source,
             start,
@@ -147,6 +165,8 @@ class BranchSimulator:
             bool(body.get("cumulative")),
             bool(body.get("per_user")),
             filters,
+            request.param("app_id") or "",
+            recalculation,
         )
 
     def status(self, job_id: str, request: Request) -> Response:
@@ -189,8 +209,12 @@ class BranchSimulator:
             bands = [b for b in range(query.band_count) if b * step < age]
             for combo in combos:
                 dimensions = dict(zip(others, combo))
-                seed = (self.config.seed, query.data_source, date.isoformat(), sorted(dimensions.items()))
+                seed: tuple = (self.config.seed, query.data_source, date.isoformat(), sorted(dimensions.items()))
+                if query.app_id:
+                    seed = (*seed, query.app_id)
                 users = 10 + int(unit(*seed, "users") * 500)
+                if query.install_recalculation:
+                    users -= users // 20  # the duplicated unattributed installs, about 5%
                 cost = round(users * (0.3 + unit(*seed, "cpi")), 2)
                 for measure in query.measures:
                     for metric in MEASURE_METRICS.get(measure, ("total_count", "unique_count")):

@@ -97,6 +97,15 @@ def validate(config: Mapping[str, Any]) -> list[str]:
 
 
 def streams(tap: Tap, section: Mapping[str, Any], runtime: VendorRuntime, client: VendorClient) -> list[Stream]:
+    if section.get("partial_data") and runtime.bounds.lookback_days < settings.FINAL_AFTER_DAYS:
+        tap.logger.warning(
+            "appsflyer: partial_data is on and lookback_days is %d: AppsFlyer's last %d days are not final (cost "
+            "arrives every few hours), so the values of the newest cohorts will not be synced again once they are; "
+            "set lookback_days to %d or more",
+            runtime.bounds.lookback_days,
+            settings.FINAL_AFTER_DAYS,
+            settings.FINAL_AFTER_DAYS,
+        )
     return [AppsFlyerCohortsStream(tap, client=client, runtime=runtime, section=section)]
 
 

@@ -13,6 +13,9 @@ RATE_LIMITS = [RateLimit(60, 60), RateLimit(50_000, 86_400)]
 MAX_WINDOW_DAYS = 31
 # The document says both 730 and 720 days for the earliest `from`; the stricter one never fails.
 HISTORY_DAYS = 720
+# Partial days (`partial_data`) are not final for 48 hours: AppsFlyer's "Cohort API - enhanced data freshness"
+# says cost is pulled about every four hours and may be incomplete at the end of the day.
+FINAL_AFTER_DAYS = 2
 # "Queries return up to 30,000 rows".
 ROW_CAP = 30_000
 
@@ -61,7 +64,8 @@ INTEGER_METRICS = ("users",)
 COUNT_METRICS = ("count", "unique_users")
 
 HINTS = {
-    401: "the API token is malformed: use the Cohort API token from the dashboard (it is over 700 characters)",
+    401: "the API token is malformed, revoked or reset: use the current Cohort API token from the dashboard's "
+    "Security center (it is over 700 characters) in config['appsflyer']['api_token']",
     404: "check that the app id is exactly as in the dashboard and that the app is on the Cohort API plan; "
     "use the most recently issued token",
     422: "the query was refused (illegal date or body); check the dates, groupings and filters in config",

@@ -28,7 +28,23 @@ SECTION = th.Property(
             secret=True,
             description="API key (Access Token), sent as the `Access-Token` header.",
         ),
-        th.Property("organization_id", th.StringType, required=True, description="Organization id."),
+        th.Property(
+            "organization_id",
+            th.StringType,
+            description="Organization id: the export covers every app of the organization. Give it or app_id.",
+        ),
+        th.Property(
+            "app_id",
+            th.StringType,
+            description="Branch app id: the export covers this app only (sent instead of organization_id). Several "
+            "apps: one Meltano plugin per app (inherit_from), each its own state.",
+        ),
+        th.Property(
+            "enable_install_recalculation",
+            th.BooleanType,
+            description="Branch removes unattributed installs that a later attributed install duplicates (users "
+            "who opt in to ATT after an ad). Default Branch's: false.",
+        ),
         th.Property(
             "data_sources",
             th.ArrayType(th.StringType(allowed_values=list(settings.DATA_SOURCES))),
@@ -73,6 +89,8 @@ def validate(config: Mapping[str, Any]) -> list[str]:
     def key(*path: str) -> str:
         return config_key("branch", *path)
 
+    if not section.get("organization_id") and not section.get("app_id"):
+        problems.append(f"{key('organization_id')}: give organization_id or app_id (Branch needs one of them)")
     sources = section.get("data_sources", list(settings.DATA_SOURCES))
     dimensions = [str(d) for d in section.get("dimensions") or []]
     for name in dimensions:

@@ -41,5 +41,5 @@ HINTS = {
     400: "the export request was refused: check dimensions, measures, dates and filters in config['branch']",
     401: "the Access-Token was refused: use the API key (Access Token) of a user with Aggregate Data and Export access",
     403: "the user needs both Aggregate Data and Export access at the Organization level",
-    404: "check config['branch']['organization_id'] and base_url",
+    404: "check config['branch']['organization_id'] or ['app_id'], and base_url",
 }

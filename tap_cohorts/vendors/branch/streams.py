@@ -88,6 +88,13 @@ class BranchCohortStream(WindowedStream):
             timeout=float(self.section.get("job_timeout_seconds", 1800)),
         )
 
+    @property
+    def scope(self) -> dict[str, str]:
+        """What the export covers: one app (`app_id`), or the whole organization."""
+        if self.section.get("app_id"):
+            return {"app_id": str(self.section["app_id"])}
+        return {"organization_id": str(self.section["organization_id"])}
+
     def completion_ages(self, context: Mapping[str, Any] | None) -> Iterable[int]:
         """Band b covers days [b, b + 1) of its granularity after install: complete (b + 1) units later (a month
         counted as 31 days, so never early)."""
@@ -122,6 +129,8 @@ class BranchCohortStream(WindowedStream):
             "cumulative": bool(self.section.get("cumulative", False)),
             "per_user": bool(self.section.get("per_user", False)),
         }
+        if self.section.get("enable_install_recalculation") is not None:
+            body["enable_install_recalculation"] = bool(self.section["enable_install_recalculation"])
         filters = {}
         for name, values in (self.section.get("filters") or {}).items():
             full = full_dimension(str(name), self.data_source)
@@ -169,11 +178,7 @@ class BranchCohortStream(WindowedStream):
                 settings.EXPORT_PATH,
                 label=label,
                 stats=stats,
-                params={
-                    "organization_id": self.section["organization_id"],
-                    "limit": settings.ROW_LIMIT,
-                    "format": "json",
-                },
+                params={**self.scope, "limit": settings.ROW_LIMIT, "format": "json"},
                 json=self.request_body(window, measures),
                 read=read_job_id,
             )
@@ -198,7 +203,7 @@ class BranchCohortStream(WindowedStream):
             settings.STATUS_PATH.format(job_id=path_segment(job_id)),
             label=label,
             stats=stats,
-            params={"organization_id": self.section["organization_id"]},
+            params=self.scope,
             read=read_json,
         )
         state = str(status.get("status", "")).upper()
