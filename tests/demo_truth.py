@@ -27,6 +27,9 @@ KEYS = {
     "branch_reengagement_cohorts": (*COHORT, "measure", "metric"),
     "braze_segments": ("id",),
     "braze_campaigns": ("id",),
+    "braze_canvases": ("id",),
+    "braze_canvas_details": ("canvas_id",),
+    "braze_canvas_data_series": ("canvas_id", "time"),
     "braze_cards": ("id",),
     "braze_events": ("name",),
     "braze_products": ("name",),
@@ -51,12 +54,15 @@ def primary_key(table: str) -> str:
 def braze_rows(simulators: Simulators, days: int) -> dict[str, int]:
     """The demo's Braze tables: lists and details once, every series one row a day, 25 exported users."""
     braze = simulators["braze"]
-    counts = {kind: len(braze.items(kind)) for kind in ("segments", "campaigns", "cards", "events", "products")}
+    kinds = ("segments", "campaigns", "canvases", "cards", "events", "products")
+    counts = {kind: len(braze.items(kind)) for kind in kinds}
     tracked = sum(1 for s in braze.items("segments") if s["analytics_tracking_enabled"])
     return {
         **{f"braze_{kind}": count for kind, count in counts.items()},
         "braze_segment_details": counts["segments"],
         "braze_campaign_details": counts["campaigns"],
+        "braze_canvas_details": counts["canvases"],
+        "braze_canvas_data_series": counts["canvases"] * days,
         "braze_card_details": counts["cards"],
         "braze_segment_data_series": tracked * days,
         "braze_campaign_data_series": counts["campaigns"] * days,

@@ -15,8 +15,15 @@ KEY = "braze-sandbox-api-key"
 GROUP = "ag-sandbox"
 
 
+def every_user_field(running: Sandbox) -> list[str]:
+    """Every field the sandbox's exported users have (fields_to_export is required)."""
+    return sorted(running.simulators["braze"].users("any")[0])
+
+
 def braze_config(running: Sandbox, **section: object) -> dict:
     top = {key: section.pop(key) for key in ("start_date", "end_date", "lookback_days") if key in section}
+    if "export_segment_ids" in section:
+        section.setdefault("fields_to_export", every_user_field(running))
     return {
         **{k: v.isoformat() if isinstance(v, dt.date) else v for k, v in top.items()},
         "braze": {
@@ -39,6 +46,7 @@ def small(sandbox: Sandbox) -> Sandbox:
     sandbox.config.braze_cards = 2
     sandbox.config.braze_events = 3
     sandbox.config.braze_products = 2
+    sandbox.config.braze_canvases = 4
     return sandbox
 
 
@@ -122,9 +130,10 @@ def test_the_segment_export_is_polled_downloaded_and_unzipped(sandbox: Sandbox) 
     )
     run = run_tap(config)
     exports = sandbox.requests_to("braze", "/users/export/segment")
+    fields = every_user_field(sandbox)
     assert [r.json() for r in exports] == [
-        {"app_group_id": GROUP, "segment_id": "seg-00001"},
-        {"app_group_id": GROUP, "segment_id": "seg-00002"},
+        {"app_group_id": GROUP, "segment_id": "seg-00001", "fields_to_export": fields},
+        {"app_group_id": GROUP, "segment_id": "seg-00002", "fields_to_export": fields},
     ]
     downloads = sandbox.requests_to("files", "/braze/")
     assert [r.status for r in downloads] == [404, 404, 200, 404, 404, 200]
@@ -146,7 +155,7 @@ def test_an_export_to_the_customers_bucket_emits_nothing_and_says_so(
     config = braze_config(sandbox, start_date=days_ago(1), end_date=days_ago(1), export_segment_ids=["seg-00000"])
     run = run_tap(config)
     assert run.records("braze_segment_users") == []
-    assert any("your own S3 bucket" in r.getMessage() for r in caplog.records)
+    assert any("your own cloud storage (S3 or Azure" in r.getMessage() for r in caplog.records)
 
 
 def test_fields_to_export_are_passed_and_respected(sandbox: Sandbox) -> None:
@@ -205,6 +214,9 @@ DOCUMENTED = {
         *(f"conversions{n}" for n in (1, 2, 3)),
         *(f"conversions{n}_by_send_time" for n in (1, 2, 3)),
     },
+    "braze_canvases": {"last_edited", "tags"},
+    "braze_canvas_details": {"first_entry", "last_entry", "variants", "steps", "archived", "draft", "channels"},
+    "braze_canvas_data_series": {"entries", "conversions", "conversions_by_entry_time", "variant_stats", "step_stats"},
     "braze_segment_users": {
         "created_at",
         "user_aliases",
@@ -247,3 +259,135 @@ def test_a_field_braze_adds_is_kept_in_extra_properties_and_named_once(
         assert warnings == [
             f"{stream}: the vendor sent columns this tap does not map, kept in extra_properties: holdout_share, team"
         ]
+
+
+def test_canvases_their_details_and_14_day_series_with_step_and_variant_stats(small: Sandbox) -> None:
+    """Braze's Canvas export endpoints (braze-docs: export/canvas/get_canvases.md, get_canvas_details.md,
+    get_canvas_analytics.md): the list (archived ones with include_archived), details per Canvas, and the data
+    series in windows of at most 14 days, its total_stats as columns and its variant and step stats as objects."""
+    simulator = small.simulators["braze"]
+    start, end = days_ago(20), days_ago(1)
+    run = run_tap(braze_config(small, start_date=start, end_date=end, include_archived=True))
+    canvases = simulator.items("canvases", include_archived=True)
+    assert run.records("braze_canvases") == canvases and len(canvases) == 4
+    details = {r["canvas_id"]: r for r in run.records("braze_canvas_details")}
+    assert details["cnv-00002"] == {**simulator.details("/canvas/details", "cnv-00002"), "canvas_id": "cnv-00002"}
+    assert details["cnv-00002"]["steps"][0]["next_step_ids"] == ["cnv-00002-step-1"]
+    series = run.records("braze_canvas_data_series")
+    days = [(start + dt.timedelta(days=n)).isoformat() for n in range(20)]
+    expected = []
+    for canvas in canvases:
+        for day in days:
+            point = simulator.point("/canvas/data_series", canvas["id"], None, day)
+            expected.append({**point.pop("total_stats"), **point, "canvas_id": canvas["id"]})
+    key = lambda r: (r["canvas_id"], r["time"])  # noqa: E731
+    assert sorted(series, key=key) == sorted(expected, key=key)
+    assert isinstance(series[0]["entries"], int) and set(series[0]["variant_stats"]) == {
+        f"{series[0]['canvas_id']}-var-a",
+        f"{series[0]['canvas_id']}-var-b",
+    }
+    requests = small.requests_to("braze", "/canvas/data_series")
+    assert {r.query["length"][0] for r in requests} == {"14", "6"} and len(requests) == 2 * 4
+    assert all(r.query["include_variant_breakdown"] == ["true"] for r in requests)
+    assert all(r.query["include_step_breakdown"] == ["true"] for r in requests)
+    assert [r.query.get("include_archived") for r in small.requests_to("braze", "/canvas/list")] == [["true"]]
+
+
+def test_the_news_feed_streams_are_marked_deprecated_and_can_be_left_out(
+    small: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tap_cohorts.tap import TapCohorts
+
+    names = {s.name for s in TapCohorts(config=braze_config(small)).streams.values()}
+    assert {"braze_cards", "braze_card_details", "braze_card_data_series"} <= names
+    assert "Braze has deprecated (News Feed is replaced by Content Cards)" in caplog.text
+    names = {s.name for s in TapCohorts(config=braze_config(small, news_feed=False)).streams.values()}
+    assert not {n for n in names if n.startswith("braze_card")} and "braze_canvases" in names
+    assert (
+        "DEPRECATED BY BRAZE"
+        in TapCohorts.config_jsonschema["properties"]["braze"]["properties"]["news_feed"]["description"]
+    )
+
+
+def test_an_export_without_fields_to_export_fails_before_any_request(sandbox: Sandbox) -> None:
+    from singer_sdk.exceptions import ConfigValidationError
+
+    from tap_cohorts.tap import TapCohorts
+
+    config = braze_config(sandbox, export_segment_ids=["seg-00001"])
+    del config["braze"]["fields_to_export"]
+    with pytest.raises(ConfigValidationError) as raised:
+        TapCohorts(config=config)
+    assert "config['braze']['fields_to_export']: required with export_segment_ids" in "\n".join(raised.value.errors)
+    assert sandbox.requests == []
+
+
+def test_a_gzip_export_is_read_like_a_zip(sandbox: Sandbox) -> None:
+    sandbox.config.braze_segments = 1
+    config = braze_config(
+        sandbox, start_date=days_ago(1), end_date=days_ago(1), export_segment_ids=["seg-00000"], output_format="gzip"
+    )
+    run = run_tap(config)
+    assert sandbox.requests_to("braze", "/users/export/segment")[0].json()["output_format"] == "gzip"
+    assert sandbox.requests_to("files", "/braze/")[-1].path.endswith(".gz")
+    users = sandbox.simulators["braze"].users("seg-00000")
+    assert run.records("braze_segment_users") == [{**user, "segment_id": "seg-00000"} for user in users]
+
+
+def shared_budget_requests(sandbox: Sandbox, tap_windows: list[dict]) -> list:
+    sandbox.config.braze_events = 1000  # 4 full pages and an empty one
+    sandbox.config.braze_products = 2
+    # 3 requests a minute of vendor time (0.6 s on the sandbox's 100x clock), for Braze's 1,000 an hour.
+    sandbox.config.braze_budget_rate_limits = {"events_and_products": [(3, 60.0)]}
+    config = braze_config(sandbox, start_date=days_ago(1), end_date=days_ago(1), news_feed=False)
+    config["braze"]["endpoint_rate_limits"] = {"events_and_products": tap_windows}
+    config["braze"]["max_retries"] = 0
+    selected = {"braze_events", "braze_products"}
+    from tap_cohorts.tap import TapCohorts
+
+    catalog = TapCohorts(config=config).catalog_dict
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = stream["tap_stream_id"] in selected
+    run_tap(config, catalog=catalog, expect_error=tap_windows[0]["requests"] > 3)
+    return sandbox.requests_to("braze", "/events/list") + sandbox.requests_to("braze", "/purchases/product_list")
+
+
+def test_events_and_products_share_their_own_lower_budget(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """/events/list and /purchases/product_list share 1,000 requests an hour (Braze's API rate limits), apart
+    from the 250,000 of the other export endpoints: the tap's budget for the two keeps them under it."""
+    from tap_cohorts.core.http import VendorClient
+
+    monkeypatch.setattr(VendorClient, "note_rate_headers", lambda *args: None)  # only the tap's own windows
+    requests = shared_budget_requests(sandbox, [{"requests": 3, "seconds": 0.6}])
+    assert len(requests) == 6 and all(r.status == 200 for r in requests)
+    times = sorted(r.at for r in requests)
+    assert times[3] - times[0] >= 0.6 * 0.97  # the 4th waited for the window, shared across both endpoints
+    sandbox.reset()
+    # The same run with the budget as generous as the default one meets Braze's 429.
+    requests = shared_budget_requests(sandbox, [{"requests": 1000, "seconds": 0.6}])
+    assert any(r.status == 429 for r in requests)
+
+
+def test_x_ratelimit_headers_are_honoured(
+    small: Sandbox, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Braze answers every request with X-RateLimit-Limit/-Remaining/-Reset: at 0 remaining the tap waits for
+    the reset, so a workspace limit below the configured one (here 4 requests per 0.3 s) costs no 429."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    small.config.braze_rate_limits = [(4, 30.0)]  # 4 requests in 0.3 s on the sandbox's 100x clock
+    config = braze_config(small, start_date=days_ago(3), end_date=days_ago(1), max_retries=0)
+    run_tap(config)
+    responses = small.requests_to("braze")
+    assert len(responses) > 30 and all(r.status == 200 for r in responses)
+    assert "X-RateLimit-Remaining is 0: waiting" in caplog.text
+    # Without the headers honoured, the same run meets 429s (and, without retries, fails).
+    from tap_cohorts.core.http import VendorClient
+
+    small.reset()
+    monkeypatch.setattr(VendorClient, "note_rate_headers", lambda *args: None)
+    run_tap(config, expect_error=True)
+    assert any(r.status == 429 for r in small.requests_to("braze"))

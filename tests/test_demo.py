@@ -40,7 +40,7 @@ def run_demo(tmp_path: Path) -> str:
 def test_the_demo_lands_every_stream_in_duckdb_and_a_second_run_upserts(tmp_path: Path) -> None:
     output = run_demo(tmp_path)
     expected = expected_rows(20)
-    assert len(expected) == 30  # every stream of the five vendors in the demo
+    assert len(expected) == 33  # every stream of the five vendors in the demo
     for table, rows in expected.items():
         assert f"cohorts.{table}: {rows} rows" in output
 

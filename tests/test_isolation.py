@@ -14,6 +14,7 @@ from tap_cohorts.core.errors import VendorError
 from tap_cohorts.core.failures import RunFailed
 from tests.helpers import TapRun, applovin_config, appsflyer_config, days_ago, run_tap
 from tests.test_adjust import adjust_config
+from tests.test_adjust_report import report_config
 from tests.test_branch import branch_config
 from tests.test_braze import braze_config
 from tests.test_reliability import keyed, shrink_braze
@@ -25,6 +26,7 @@ def all_vendors(sandbox: Sandbox, **top: Any) -> dict:
         appsflyer_config(sandbox, app_ids=["com.example.puzzle", "id1234567890"], periods=[0, 1, 7]),
         branch_config(sandbox, data_sources=["install_cohort", "reengagement_cohort"]),
         adjust_config(sandbox, grouping=["trackers"], tracker_tokens=["12djsk"]),
+        report_config(sandbox, app_tokens=["abc123def4", "3fdwnag4ec"]),
         braze_config(sandbox, export_segment_ids=["seg-00001"]),
         applovin_config(sandbox, periods=[0, 1], page_size=30),
     ]
@@ -61,6 +63,12 @@ FAILURES: dict[str, tuple[Fault | None, str, dict[str, str] | None]] = {
         "adjust_tracker_cohorts",
         {"app_token": "abc123def4", "tracker_token": "12djsk"},
     ),
+    "adjust_report": (
+        # One app's windows fail (the other app's partition still syncs).
+        Fault("status", vendor="adjust", path_contains="/reports-service/", status=500, times=2),
+        "adjust_report_cohorts",
+        None,
+    ),
     "braze": (
         # The first campaign's series (two attempts: max_retries 1); the second campaign's still syncs.
         Fault("status", vendor="braze", path_contains="/campaigns/data_series", status=500, times=2),
@@ -83,7 +91,7 @@ def test_one_failing_partition_costs_only_itself(five: Sandbox, vendor: str, cap
         if isinstance(section, dict):
             section["max_retries"] = 1
     clean = keyed(run_tap(config))
-    assert len(clean) >= 29 - 4  # every stream of every vendor (the News Feed and product series may be empty)
+    assert len(clean) >= 33 - 4  # every stream of every vendor (the News Feed and product series may be empty)
     five.reset()
     fault, stream, partition = FAILURES[vendor]
     if fault:
@@ -118,7 +126,8 @@ def test_a_refused_credential_ends_that_vendor_after_one_request(
     five.reset()
     five.add_fault(Fault("status", vendor="adjust", status=401, times=10_000, message="token revoked"))
     failed = run_tap(config, expect_error=True)
-    assert len(five.requests_to("adjust")) == 1
+    # One request to the KPI Service, one to the Report Service (one token, two sections): each ends at once.
+    assert len(five.requests_to("adjust")) == 2
     records = keyed(failed)
     assert {name: rows for name, rows in records.items()} == {
         n: r for n, r in clean.items() if not n.startswith("adjust")

@@ -30,7 +30,14 @@ class Vendor:
 
 
 def shrink_braze(sandbox: Sandbox) -> None:
-    for name, count in (("segments", 4), ("campaigns", 2), ("cards", 2), ("events", 2), ("products", 1)):
+    for name, count in (
+        ("segments", 4),
+        ("campaigns", 2),
+        ("cards", 2),
+        ("events", 2),
+        ("products", 1),
+        ("canvases", 2),
+    ):
         setattr(sandbox.config, f"braze_{name}", count)
 
 

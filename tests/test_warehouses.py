@@ -161,6 +161,9 @@ def test_postgres_two_daily_runs_upsert_and_types(
     cohort_json = [n for n, kind in types.items() if kind in ("json", "jsonb") and not n.startswith("braze_")]
     assert cohort_json == []  # scalar metrics are never JSON-encoded; only Braze's nested objects are JSON
     assert types["braze_campaign_data_series.messages"] == "jsonb"
+    assert types["braze_canvas_data_series.step_stats"] == "jsonb"
+    assert types["braze_canvas_data_series.entries"] == "bigint"
+    assert types["braze_canvas_details.steps"] == "ARRAY"  # of jsonb, as campaign conversion_behaviors
     assert types["braze_segment_data_series.time"] == "date"
 
 

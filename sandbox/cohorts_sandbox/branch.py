@@ -273,6 +273,6 @@ class FilesSimulator:
         if request.method == "GET" and request.path.startswith("/branch/") and request.path.endswith(".json"):
             job_id = request.path[len("/branch/") : -len(".json")]
             return self.branch.file(job_id, request.param("X-Amz-Signature"))
-        if request.method == "GET" and request.path.startswith("/braze/") and request.path.endswith(".zip"):
-            return self.braze.file(request.path[len("/braze/") : -len(".zip")])
+        if request.method == "GET" and request.path.startswith("/braze/") and request.path.endswith((".zip", ".gz")):
+            return self.braze.file(request.path[len("/braze/") :].rsplit(".", 1)[0])
         return Response(404, b"<Error><Code>NoSuchKey</Code></Error>", "application/xml")

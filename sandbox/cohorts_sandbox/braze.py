@@ -9,6 +9,7 @@ configured). Bearer api_key; a wrong `app_group_id` is a 401 as the document say
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import io
 import json
 import threading
@@ -22,11 +23,25 @@ from cohorts_sandbox.synth import revised, unit
 LIST_PATHS = {
     "/segments/list": ("segments", 100),
     "/campaigns/list": ("campaigns", 100),
+    "/canvas/list": ("canvases", 100),
     "/feed/list": ("cards", 100),
     "/events/list": ("events", 250),
     "/purchases/product_list": ("products", 250),
 }
-DETAIL_PATHS = {"/segments/details": "segment_id", "/campaigns/details": "campaign_id", "/feed/details": "card_id"}
+DETAIL_PATHS = {
+    "/segments/details": "segment_id",
+    "/campaigns/details": "campaign_id",
+    "/canvas/details": "canvas_id",
+    "/feed/details": "card_id",
+}
+# Braze's "API rate limits": endpoints limited apart from the default budget (SandboxConfig.braze_budget_rate_limits).
+BUDGETS = {
+    "/events/list": "events_and_products",
+    "/purchases/product_list": "events_and_products",
+    "/campaigns/data_series": "campaign_data_series",
+}
+CANVAS_SERIES_PATH = "/canvas/data_series"
+MAX_CANVAS_DAYS = 14
 SERIES_PATHS = {
     "/segments/data_series": ("segment_id", False),
     "/campaigns/data_series": ("campaign_id", False),
@@ -46,11 +61,14 @@ SERIES_PATHS = {
 class Export:
     segment_id: str
     fields: tuple[str, ...]
+    output_format: str = "zip"
     gets: int = 0
 
 
 class BrazeSimulator:
     name = "braze"
+    # Every answer carries X-RateLimit-Limit, -Remaining and -Reset, as Braze documents.
+    rate_headers = True
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
@@ -60,6 +78,9 @@ class BrazeSimulator:
 
     def account(self, request: Request) -> str | None:
         return request.headers.get("authorization")
+
+    def budget(self, request: Request) -> str:
+        return BUDGETS.get(request.path, "")
 
     # The app group's objects.
 
@@ -71,6 +92,7 @@ class BrazeSimulator:
             "cards": self.config.braze_cards,
             "events": self.config.braze_events,
             "products": self.config.braze_products,
+            "canvases": self.config.braze_canvases,
         }[kind]
         # Built once per size: a list of 50,000 segments is asked for page by page.
         key = (kind, include_archived, count)
@@ -83,7 +105,7 @@ class BrazeSimulator:
             return sorted(f"Event {i:04d}" for i in range(count))
         if kind == "products":
             return sorted(f"Product {i:03d}" for i in range(count))
-        prefix = {"segments": "seg", "campaigns": "cmp", "cards": "card"}[kind]
+        prefix = {"segments": "seg", "campaigns": "cmp", "cards": "card", "canvases": "cnv"}[kind]
         newest_first = range(count - 1, -1, -1)
         if kind == "segments":
             return [
@@ -103,6 +125,17 @@ class BrazeSimulator:
                 }
                 for i in newest_first
                 if include_archived or i % 5 != 4
+            ]
+        if kind == "canvases":  # oldest first, as Braze sorts Canvases by default
+            return [
+                {
+                    "id": f"{prefix}-{i:05d}",
+                    "name": f"Canvas {i}",
+                    "tags": ["onboarding"] if i % 2 else [],
+                    "last_edited": (dt.datetime(2026, 2, 1, tzinfo=dt.timezone.utc) + dt.timedelta(days=i)).isoformat(),
+                }
+                for i in range(count)
+                if include_archived or i % 4 != 3
             ]
         return [
             {"id": f"{prefix}-{i:05d}", "type": "NewsItem", "title": f"Card {i}", "tags": []}
@@ -137,6 +170,35 @@ class BrazeSimulator:
                 "conversion_behaviors": [
                     {"type": "Makes Any Purchase", "window": 86400},
                     {"type": "Performs Custom Event", "window": 259200, "custom_event_name": "Level Up"},
+                ],
+            }
+        if path == "/canvas/details":
+            steps = [f"{identifier}-step-{n}" for n in range(3)]
+            return {
+                **base,
+                "name": f"Canvas {identifier}",
+                "description": "Onboarding journey",
+                "archived": False,
+                "draft": False,
+                "schedule_type": "action_based",
+                "first_entry": created.isoformat(),
+                "last_entry": (created + dt.timedelta(days=40)).isoformat(),
+                "channels": ["email", "ios_push"],
+                "variants": [
+                    {"name": "Variant A", "id": f"{identifier}-var-a", "first_step_ids": steps[:1]},
+                    {"name": "Control", "id": f"{identifier}-var-b", "first_step_ids": []},
+                ],
+                "steps": [
+                    {
+                        "name": f"Step {n}",
+                        "type": "message",
+                        "id": step,
+                        "next_step_ids": steps[n + 1 : n + 2],
+                        "next_paths": [{"name": None, "next_step_id": next_id} for next_id in steps[n + 1 : n + 2]],
+                        "channels": ["email"],
+                        "messages": {f"{step}-msg": {"channel": "email", "subject": f"Hello {n}"}},
+                    }
+                    for n, step in enumerate(steps)
                 ],
             }
         return {
@@ -179,6 +241,40 @@ class BrazeSimulator:
                     ],
                     "android_push": [{"sent": count("push", 5000), "direct_opens": count("direct", 700)}],
                 },
+            }
+        if path == CANVAS_SERIES_PATH:
+            steps = {
+                f"{identifier}-step-{n}": {
+                    "name": f"Step {n}",
+                    "revenue": money(f"step{n}_revenue", 100),
+                    "conversions": count(f"step{n}_conversions", 40),
+                    "conversions_by_entry_time": count(f"step{n}_by_entry", 40),
+                    "messages": {
+                        "email": [{"sent": count(f"step{n}_sent", 900), "opens": count(f"step{n}_opens", 300)}]
+                    },
+                }
+                for n in range(3)
+            }
+            variants = {
+                f"{identifier}-var-{v}": {
+                    "name": name,
+                    "revenue": money(f"var_{v}_revenue", 200),
+                    "conversions": count(f"var_{v}_conversions", 80),
+                    "conversions_by_entry_time": count(f"var_{v}_by_entry", 80),
+                    "entries": count(f"var_{v}_entries", 1000),
+                }
+                for v, name in (("a", "Variant A"), ("b", "Control"))
+            }
+            return {
+                "time": time,
+                "total_stats": {
+                    "revenue": money("revenue", 400),
+                    "conversions": count("conversions", 160),
+                    "conversions_by_entry_time": count("by_entry", 160),
+                    "entries": count("entries", 2000),
+                },
+                "variant_stats": variants,
+                "step_stats": steps,
             }
         if path == "/feed/data_series":
             return {
@@ -264,7 +360,31 @@ class BrazeSimulator:
             return Response.json_body(200, {"message": "success", **self.details(path, identifier)})
         if path in SERIES_PATHS:
             return self.series(request)
+        if path == CANVAS_SERIES_PATH:
+            return self.canvas_series(request)
         return Response.json_body(404, {"message": "Not found"})
+
+    def canvas_series(self, request: Request) -> Response:
+        """`{"data": {"name", "stats": [...]}}`; `length` 1-14 days; step and variant stats only when asked."""
+        canvas = request.param("canvas_id")
+        if not canvas:
+            return Response.json_body(400, {"message": "canvas_id is required"})
+        try:
+            length = int(request.param("length") or "")
+            ending_at = dt.datetime.fromisoformat((request.param("ending_at") or "").replace("Z", "+00:00"))
+        except ValueError:
+            return Response.json_body(400, {"message": "length and ending_at are required"})
+        if not 1 <= length <= MAX_CANVAS_DAYS:
+            return Response.json_body(400, {"message": f"length must be between 1 and {MAX_CANVAS_DAYS} (inclusive)"})
+        stats = []
+        for time in self.series_times(ending_at, length, hourly=False):
+            point = self.point(CANVAS_SERIES_PATH, canvas, None, time)
+            if request.param("include_variant_breakdown") != "true":
+                point.pop("variant_stats")
+            if request.param("include_step_breakdown") != "true":
+                point.pop("step_stats")
+            stats.append(point)
+        return Response.json_body(200, {"message": "success", "data": {"name": f"Canvas {canvas}", "stats": stats}})
 
     def series(self, request: Request) -> Response:
         key, takes_unit = SERIES_PATHS[request.path]
@@ -297,12 +417,18 @@ class BrazeSimulator:
         segment = body.get("segment_id")
         if not segment:
             return Response.json_body(400, {"message": "segment_id is required"})
+        if not body.get("fields_to_export"):
+            return Response.json_body(400, {"message": "fields_to_export is required"})
+        output_format = body.get("output_format", "zip")
+        if output_format not in ("zip", "gzip"):
+            return Response.json_body(400, {"message": "output_format must be zip or gzip"})
         prefix = f"{uuid.uuid4()}-{int(dt.datetime.now().timestamp())}"
         with self._lock:
-            self.exports[prefix] = Export(segment, tuple(body.get("fields_to_export") or ()))
+            self.exports[prefix] = Export(segment, tuple(body["fields_to_export"]), output_format)
         payload: dict = {"message": "success", "object_prefix": prefix}
         if not self.config.braze_s3_bucket:
-            payload["url"] = f"http://{request.headers.get('host')}/files/braze/{prefix}.zip"
+            extension = "gz" if output_format == "gzip" else "zip"
+            payload["url"] = f"http://{request.headers.get('host')}/files/braze/{prefix}.{extension}"
         return Response.json_body(201, payload)
 
     def file(self, prefix: str) -> Response:
@@ -313,6 +439,9 @@ class BrazeSimulator:
         if export.gets < self.config.braze_export_polls:
             return Response(404, b"<Error><Code>NoSuchKey</Code></Error>", "application/xml")
         users = self.users(export.segment_id, export.fields)
+        if export.output_format == "gzip":
+            lines = "".join(json.dumps(u) + "\n" for u in users).encode()
+            return Response(200, gzip.compress(lines), "application/gzip")
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             half = len(users) // 2

@@ -47,6 +47,9 @@ class SandboxConfig:
     braze_key: str = "braze-sandbox-api-key"
     braze_app_group_id: str = "ag-sandbox"
     braze_rate_limits: list[tuple[int, float]] = field(default_factory=list)
+    # Endpoints Braze limits apart (budget -> windows; see BrazeSimulator.BUDGETS), each its own budget.
+    braze_budget_rate_limits: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    braze_canvases: int = 8
     # 200 segments and 250 events are exactly full last pages (100 and 250 a page).
     braze_segments: int = 200
     braze_campaigns: int = 30
@@ -132,10 +135,27 @@ class SlidingWindows:
     """The vendor's rate limits per account, as a vendor enforces them: sliding windows of request times."""
 
     def __init__(self) -> None:
-        self._times: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self._times: dict[tuple[str, ...], deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
 
-    def admit(self, key: tuple[str, str], limits: list[tuple[int, float]], scale: float) -> float | None:
+    def remaining(self, key: tuple[str, ...], limits: list[tuple[int, float]], scale: float) -> tuple[int, int, float]:
+        """For the window nearest to full: its limit, the requests it has left, and the epoch second at which
+        its oldest request leaves it (what X-RateLimit-Limit, -Remaining and -Reset say)."""
+        now = time.monotonic()
+        with self._lock:
+            times = list(self._times[key])
+        best: tuple[int, int, float] | None = None
+        for requests, seconds in limits:
+            span = seconds * scale
+            recent = [t for t in times if t > now - span]
+            left = max(0, requests - len(recent))
+            reset = time.time() + ((recent[0] + span - now) if recent else 0.0)
+            if best is None or left < best[1]:
+                best = (requests, left, reset)
+        assert best is not None
+        return best
+
+    def admit(self, key: tuple[str, ...], limits: list[tuple[int, float]], scale: float) -> float | None:
         """None if the request is admitted (and counted); else seconds until it would be."""
         now = time.monotonic()
         with self._lock:
@@ -240,7 +260,9 @@ class Sandbox:
         with self._lock:
             self.requests.append(entry)
 
-    def rate_limits(self, vendor: str) -> list[tuple[int, float]]:
+    def rate_limits(self, vendor: str, budget: str = "") -> list[tuple[int, float]]:
+        if budget:
+            return list(getattr(self.config, f"{vendor}_budget_rate_limits", {}).get(budget, []))
         return list(getattr(self.config, f"{vendor}_rate_limits", []))
 
     def answer(self, request: Request) -> tuple[Response | None, Fault | None]:
@@ -250,13 +272,33 @@ class Sandbox:
             return Response.json_body(404, {"error": f"no vendor {request.vendor!r} in the sandbox"}), None
         # Every request counts against the account's limits when it arrives, as a vendor counts them.
         account = simulator.account(request)
-        limits = self.rate_limits(request.vendor)
+        budget = simulator.budget(request) if hasattr(simulator, "budget") else ""
+        limits = self.rate_limits(request.vendor, budget)
+        window_key = (request.vendor, account or "", budget)
         if account is not None and limits:
-            wait = self._windows.admit((request.vendor, account), limits, self.config.time_scale)
+            wait = self._windows.admit(window_key, limits, self.config.time_scale)
             if wait is not None:
                 response = Response.json_body(429, {"error": "Too Many Requests"})
                 response.headers["Retry-After"] = _seconds(wait)
+                self._rate_headers(request.vendor, response, window_key, limits)
                 return response, None
+        answered, fault = self._answer(request, simulator)
+        if answered is not None and account is not None and limits:
+            self._rate_headers(request.vendor, answered, window_key, limits)
+        return answered, fault
+
+    def _rate_headers(
+        self, vendor: str, response: Response, key: tuple[str, ...], limits: list[tuple[int, float]]
+    ) -> None:
+        """Braze answers every request with its budget's X-RateLimit-* headers (the others send none)."""
+        if not getattr(self.simulators[vendor], "rate_headers", False):
+            return
+        limit, left, reset = self._windows.remaining(key, limits, self.config.time_scale)
+        response.headers["X-RateLimit-Limit"] = str(limit)
+        response.headers["X-RateLimit-Remaining"] = str(left)
+        response.headers["X-RateLimit-Reset"] = f"{reset:.3f}"
+
+    def _answer(self, request: Request, simulator: VendorSimulator) -> tuple[Response | None, Fault | None]:
         fault = self.take_fault(request.vendor, request.path)
         if fault and fault.kind == "slow":
             time.sleep(fault.delay)

@@ -63,9 +63,38 @@ def top_level_properties() -> list[th.Property]:
     ]
 
 
-def vendor_properties(*, base_url: str, rate_limits: list[RateLimit]) -> list[th.Property]:
-    """The keys every vendor section has besides its credentials and its own options."""
-    defaults = ", ".join(f'{{"requests": {r.requests}, "seconds": {r.seconds:g}}}' for r in rate_limits)
+WINDOWS = th.ArrayType(
+    th.ObjectType(
+        th.Property("requests", th.IntegerType, required=True),
+        th.Property("seconds", th.NumberType, required=True),
+    )
+)
+
+
+def windows_text(limits: Iterable[RateLimit]) -> str:
+    return "[" + ", ".join(f'{{"requests": {r.requests}, "seconds": {r.seconds:g}}}' for r in limits) + "]"
+
+
+def vendor_properties(
+    *, base_url: str, rate_limits: list[RateLimit], endpoint_budgets: Mapping[str, EndpointBudget] | None = None
+) -> list[th.Property]:
+    """The keys every vendor section has besides its credentials and its own options (and, for a vendor that
+    limits some endpoints apart, `endpoint_rate_limits`)."""
+    defaults = windows_text(rate_limits)
+    budgets = []
+    if endpoint_budgets:
+        described = "; ".join(
+            f"{name} ({', '.join(budget.paths)}): default {windows_text(budget.limits)}"
+            for name, budget in endpoint_budgets.items()
+        )
+        budgets = [
+            th.Property(
+                "endpoint_rate_limits",
+                th.ObjectType(*(th.Property(name, WINDOWS) for name in endpoint_budgets)),
+                description="Windows of the endpoints the vendor limits apart from the rest, each its own budget "
+                f"(not counted in rate_limits): {described}.",
+            )
+        ]
     return [
         th.Property("base_url", th.StringType, default=base_url, description=f"API host. Default {base_url}."),
         th.Property("start_date", th.DateType, description="Overrides the top-level start_date for this vendor."),
@@ -76,14 +105,10 @@ def vendor_properties(*, base_url: str, rate_limits: list[RateLimit]) -> list[th
         ),
         th.Property(
             "rate_limits",
-            th.ArrayType(
-                th.ObjectType(
-                    th.Property("requests", th.IntegerType, required=True),
-                    th.Property("seconds", th.NumberType, required=True),
-                )
-            ),
-            description=f"Windows that must all hold, shared by every stream of this vendor. Default [{defaults}].",
+            WINDOWS,
+            description=f"Windows that must all hold, shared by every stream of this vendor. Default {defaults}.",
         ),
+        *budgets,
         th.Property(
             "shared_rate_budget",
             th.StringType,
@@ -134,6 +159,14 @@ def vendor_properties(*, base_url: str, rate_limits: list[RateLimit]) -> list[th
 
 
 @dataclass(frozen=True)
+class EndpointBudget:
+    """Endpoints a vendor limits apart from its other endpoints, sharing `limits` between them."""
+
+    paths: tuple[str, ...]
+    limits: list[RateLimit]
+
+
+@dataclass(frozen=True)
 class VendorRuntime:
     """A vendor section's shared settings, parsed."""
 
@@ -147,6 +180,7 @@ class VendorRuntime:
     retry_wait_seconds: float
     max_retry_after_seconds: float
     max_response_mb: int
+    endpoint_budgets: dict[str, list[RateLimit]]
 
 
 def parse_date(value: Any) -> dt.date:
@@ -164,6 +198,7 @@ def vendor_runtime(
     *,
     default_base_url: str,
     default_rate_limits: list[RateLimit],
+    default_endpoint_budgets: Mapping[str, EndpointBudget] | None = None,
 ) -> VendorRuntime:
     start = section.get("start_date") or config.get("start_date")
     end = config.get("end_date")
@@ -171,6 +206,11 @@ def vendor_runtime(
     if lookback is None:
         lookback = config.get("lookback_days", DEFAULT_LOOKBACK_DAYS)
     limits = section.get("rate_limits")
+    configured = section.get("endpoint_rate_limits") or {}
+    budgets = {
+        name: parse_windows(configured[name]) if configured.get(name) else list(budget.limits)
+        for name, budget in (default_endpoint_budgets or {}).items()
+    }
     return VendorRuntime(
         base_url=section.get("base_url") or default_base_url,
         bounds=SyncBounds(
@@ -178,9 +218,7 @@ def vendor_runtime(
             end_date=parse_date(end) if end else utc_today(),
             lookback_days=int(lookback),
         ),
-        rate_limits=[RateLimit(int(r["requests"]), float(r["seconds"])) for r in limits]
-        if limits
-        else list(default_rate_limits),
+        rate_limits=parse_windows(limits) if limits else list(default_rate_limits),
         shared_rate_budget=section.get("shared_rate_budget") or None,
         request_timeout=float(section.get("request_timeout", 300)),
         request_deadline_seconds=float(section.get("request_deadline_seconds", 3600)),
@@ -188,7 +226,12 @@ def vendor_runtime(
         retry_wait_seconds=float(section.get("retry_wait_seconds", 2)),
         max_retry_after_seconds=float(section.get("max_retry_after_seconds", 900)),
         max_response_mb=int(section.get("max_response_mb", 512)),
+        endpoint_budgets=budgets,
     )
+
+
+def parse_windows(windows: Iterable[Mapping[str, Any]]) -> list[RateLimit]:
+    return [RateLimit(int(r["requests"]), float(r["seconds"])) for r in windows]
 
 
 def common_problems(
@@ -223,21 +266,11 @@ def common_problems(
         if start and end and end < start:
             problems.append(f"{config_key('end_date')}: {end.isoformat()} is before start_date {start.isoformat()}")
         return problems
-    for index, limit in enumerate(scope.get("rate_limits") or []):
-        if not isinstance(limit, Mapping):
-            continue
-        requests = limit.get("requests")
-        if not isinstance(requests, int) or requests < 1:
-            problems.append(
-                f"{config_key(vendor, 'rate_limits', index, 'requests')}: {limit.get('requests')!r} "
-                "must be a whole number of at least 1"
-            )
-        seconds = limit.get("seconds")
-        if not _is_number(seconds) or not MIN_RATE_SECONDS <= seconds <= MAX_SECONDS:
-            problems.append(
-                f"{config_key(vendor, 'rate_limits', index, 'seconds')}: {limit.get('seconds')!r} "
-                f"must be a number from {MIN_RATE_SECONDS} (a millisecond) to {MAX_SECONDS:g} (a week)"
-            )
+    problems += window_problems(scope.get("rate_limits"), (vendor, "rate_limits"))
+    budgets = scope.get("endpoint_rate_limits")
+    if isinstance(budgets, Mapping):
+        for name, windows in budgets.items():
+            problems += window_problems(windows, (vendor, "endpoint_rate_limits", name))
     for key in (
         "request_timeout",
         "request_deadline_seconds",
@@ -272,6 +305,27 @@ def common_problems(
         if end < vendor_start:
             problems.append(
                 f"{config_key(vendor, 'start_date')}: {vendor_start.isoformat()} is after end_date {end.isoformat()}"
+            )
+    return problems
+
+
+def window_problems(windows: Any, path: tuple[str, ...]) -> list[str]:
+    """Rate windows of at least 1 request in a millisecond to a week."""
+    problems: list[str] = []
+    for index, limit in enumerate(windows if isinstance(windows, list) else []):
+        if not isinstance(limit, Mapping):
+            continue
+        requests = limit.get("requests")
+        if not isinstance(requests, int) or requests < 1:
+            problems.append(
+                f"{config_key(*path, index, 'requests')}: {limit.get('requests')!r} must be a whole number of at "
+                "least 1"
+            )
+        seconds = limit.get("seconds")
+        if not _is_number(seconds) or not MIN_RATE_SECONDS <= seconds <= MAX_SECONDS:
+            problems.append(
+                f"{config_key(*path, index, 'seconds')}: {limit.get('seconds')!r} must be a number from "
+                f"{MIN_RATE_SECONDS} (a millisecond) to {MAX_SECONDS:g} (a week)"
             )
     return problems
 

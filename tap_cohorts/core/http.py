@@ -272,6 +272,13 @@ class Deadline:
         self._timer.cancel()
 
 
+DEFAULT_BUDGET = ""
+
+
+def pyrate_rates(limits: Iterable[RateLimit]) -> list[Rate]:
+    return [Rate(limit.requests, int(limit.seconds * Duration.SECOND)) for limit in limits]
+
+
 class VendorClient:
     """The HTTP session, rate budget and error policy of one vendor, shared by all its streams."""
 
@@ -292,6 +299,8 @@ class VendorClient:
         retry_base_seconds: float = 2.0,
         max_retry_after: float = 900.0,
         max_response_bytes: int = 512 * MEBIBYTE,
+        endpoint_budgets: Mapping[str, list[RateLimit]] | None = None,
+        honours_rate_headers: bool = False,
         logger: logging.Logger,
     ) -> None:
         self.vendor = vendor
@@ -310,9 +319,17 @@ class VendorClient:
         self.logger = logger
         self._auth_headers = dict(auth_headers or {})
         self._auth_params = dict(auth_params or {})
-        rates = [Rate(limit.requests, int(limit.seconds * Duration.SECOND)) for limit in rate_limits]
         self._shared = bool(shared_rate_budget)
-        self._limiter = Limiter(open_bucket(account_budget_name(vendor, credentials), rates, shared_rate_budget))
+        account = account_budget_name(vendor, credentials)
+        self._limiters = {DEFAULT_BUDGET: Limiter(open_bucket(account, pyrate_rates(rate_limits), shared_rate_budget))}
+        # Endpoints the vendor limits apart from the rest (Braze's /events/list and /purchases/product_list share
+        # 1,000 an hour): each budget is its own bucket, and a request draws from its endpoint's budget alone.
+        for name, limits in (endpoint_budgets or {}).items():
+            bucket = open_bucket(f"{account}_{name}", pyrate_rates(limits), shared_rate_budget)
+            self._limiters[name] = Limiter(bucket)
+        self.honours_rate_headers = honours_rate_headers
+        # Per budget, the epoch second until which the vendor's X-RateLimit headers said no request remains.
+        self._exhausted_until: dict[str, float] = {}
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "tap-cohorts"
         URLLIB3_REDACTION.register(secrets)
@@ -332,6 +349,7 @@ class VendorClient:
             retry_base_seconds=runtime.retry_wait_seconds,
             max_retry_after=runtime.max_retry_after_seconds,
             max_response_bytes=runtime.max_response_mb * MEBIBYTE,
+            endpoint_budgets=runtime.endpoint_budgets,
             **kwargs,
         )
 
@@ -351,19 +369,55 @@ class VendorClient:
         ends_vendor = isinstance(error, VendorError) and error.ends_vendor
         self.ledger.record(self.vendor, label.stream, label.partition, message, ends_vendor)
 
-    def wait_for_budget(self, stats: WindowStats) -> None:
-        """Block until the vendor's rate limits allow one more request; count the wait."""
+    def wait_for_budget(self, stats: WindowStats, budget: str = DEFAULT_BUDGET) -> None:
+        """Block until the vendor's rate limits allow one more request on `budget`; count the wait."""
         started = time.monotonic()
+        self._wait_for_reset(budget)
+        limiter = self._limiters[budget]
         if self._shared:
             # Short waits, each asked again with a fresh timestamp: a long blocking acquire keeps its first
             # one, which other processes' requests have overtaken by then.
-            while not self._limiter.try_acquire(self.vendor, blocking=True, timeout=SHARED_BUDGET_POLL_SECONDS):
+            while not limiter.try_acquire(self.vendor, blocking=True, timeout=SHARED_BUDGET_POLL_SECONDS):
                 pass
         else:
-            self._limiter.try_acquire(self.vendor, blocking=True)
+            limiter.try_acquire(self.vendor, blocking=True)
         waited = time.monotonic() - started
         stats.rate_limit_wait += waited
         self.totals.rate_limit_wait += waited
+
+    def note_rate_headers(self, response: requests.Response, budget: str) -> None:
+        """Braze sends `X-RateLimit-Remaining` and `X-RateLimit-Reset` (epoch seconds) with every answer: at 0
+        remaining, the budget's next request waits for the reset instead of meeting a 429. This covers what the
+        tap's own windows cannot see: other clients of the same workspace, and a limit lower than configured."""
+        remaining = response.headers.get("X-RateLimit-Remaining")
+        reset = response.headers.get("X-RateLimit-Reset")
+        try:
+            exhausted = remaining is not None and float(remaining) <= 0 and reset is not None
+            until = float(reset) if exhausted and reset is not None else None
+        except ValueError:
+            return  # a header that is not a number says nothing; the 429 path still holds
+        if until is not None and math.isfinite(until):
+            self._exhausted_until[budget] = until
+
+    def _wait_for_reset(self, budget: str) -> None:
+        until = self._exhausted_until.pop(budget, None)
+        if until is None:
+            return
+        wait = until - time.time()
+        if wait <= 0:
+            return
+        if wait > self.max_retry_after:
+            self.logger.warning(
+                "%s: X-RateLimit-Remaining is 0 until %.0fs from now, more than max_retry_after_seconds (%gs); "
+                "waiting that long, then trying",
+                self.vendor,
+                wait,
+                self.max_retry_after,
+            )
+            wait = self.max_retry_after
+        else:
+            self.logger.info("%s: X-RateLimit-Remaining is 0: waiting %.1fs for X-RateLimit-Reset", self.vendor, wait)
+        time.sleep(wait)
 
     def call(
         self,
@@ -378,12 +432,14 @@ class VendorClient:
         headers: Mapping[str, str] | None = None,
         authenticated: bool = True,
         rate_limited: bool = True,
+        budget: str = DEFAULT_BUDGET,
         accept: Collection[int] = (),
     ) -> T:
         """Send one request (retried as needed) and return `read(response)`.
 
         `read` runs inside the retry, so it must consume the body. `authenticated=False` sends no vendor
         credential (pre-signed download URLs); `rate_limited=False` is for hosts outside the vendor's API;
+        `budget` names the endpoint's own rate budget, if the vendor limits it apart (`endpoint_budgets`);
         statuses in `accept` go to `read` instead of failing (a download URL that is not ready yet).
         """
         if self.vendor in self.ledger.ended:
@@ -394,11 +450,11 @@ class VendorClient:
 
         def attempt() -> T:
             if rate_limited:
-                self.wait_for_budget(stats)
+                self.wait_for_budget(stats, budget)
             stats.requests += 1
             self.totals.requests += 1
             try:
-                response = self._send(method, url, send_params, json, send_headers, authenticated, label, stats)
+                response = self._send(method, url, send_params, json, send_headers, authenticated, label, stats, budget)
             except NOT_RETRYABLE_REQUEST_ERRORS as exc:
                 raise VendorError(
                     f"{self.vendor}: {label}: {type(exc).__name__}: {self.redact(str(exc))}", ends_vendor=authenticated
@@ -407,6 +463,8 @@ class VendorClient:
                 raise RetryableError(
                     f"{type(exc).__name__}: {self.redact(str(exc))}", unreachable=authenticated
                 ) from None
+            if rate_limited and self.honours_rate_headers:
+                self.note_rate_headers(response, budget)
             with response, Deadline(response, self.deadline) as deadline:
                 response.raw = SizeLimitedBody(response.raw, self.max_response_bytes, lambda: too_large(response))
                 try:
@@ -470,6 +528,7 @@ class VendorClient:
         authenticated: bool,
         label: RequestLabel,
         stats: WindowStats,
+        budget: str = DEFAULT_BUDGET,
     ) -> requests.Response:
         """One request; an authenticated one follows redirects only within its own origin (scheme, host and
         port), so the credential (a header, or AppLovin's key in the query string) never reaches another host.
@@ -498,7 +557,7 @@ class VendorClient:
                 )
             if status == 303 or (status in (301, 302) and method == "POST"):
                 method, body = "GET", None
-            self.wait_for_budget(stats)  # a hop is a request to the vendor like any other
+            self.wait_for_budget(stats, budget)  # a hop is a request to the vendor like any other
             stats.requests += 1
             self.totals.requests += 1
             response = self.session.request(

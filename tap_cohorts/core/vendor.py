@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from singer_sdk import typing as th
 
-from tap_cohorts.core.config import VendorRuntime, vendor_runtime
+from tap_cohorts.core.config import EndpointBudget, VendorRuntime, vendor_runtime
 from tap_cohorts.core.failures import RunLedger
 from tap_cohorts.core.http import RateLimit, VendorClient
 
@@ -32,6 +32,10 @@ class Vendor:
     auth_headers: Callable[[str], dict[str, str]] = lambda secret: {}
     auth_params: Callable[[str], dict[str, str]] = lambda secret: {}
     hints: Mapping[int, str] = field(default_factory=dict)
+    # Endpoints limited apart from the rest (a request names its budget), and whether the vendor's
+    # X-RateLimit-Remaining / X-RateLimit-Reset headers are honoured.
+    endpoint_budgets: Mapping[str, EndpointBudget] = field(default_factory=dict)
+    honours_rate_headers: bool = False
 
     def client(self, section: Mapping[str, Any], runtime: VendorRuntime, logger: logging.Logger) -> VendorClient:
         secret = str(section[self.secret_key])
@@ -42,12 +46,19 @@ class Vendor:
             hints=self.hints,
             auth_headers=self.auth_headers(secret),
             auth_params=self.auth_params(secret),
+            honours_rate_headers=self.honours_rate_headers,
             logger=logger,
         )
 
     def build_streams(self, tap: Tap, config: Mapping[str, Any], ledger: RunLedger) -> list[Stream]:
         section = config[self.name]
-        runtime = vendor_runtime(config, section, default_base_url=self.base_url, default_rate_limits=self.rate_limits)
+        runtime = vendor_runtime(
+            config,
+            section,
+            default_base_url=self.base_url,
+            default_rate_limits=self.rate_limits,
+            default_endpoint_budgets=self.endpoint_budgets,
+        )
         client = self.client(section, runtime, tap.logger)
         client.ledger = ledger
         return self.streams(tap, section, runtime, client)

@@ -8,14 +8,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tap_cohorts.core.http import RateLimit
+from tap_cohorts.core.config import EndpointBudget
+from tap_cohorts.core.http import DEFAULT_BUDGET, RateLimit
 
 BASE_URL = "https://rest.iad-01.braze.com"
-# The document gives no number, only "429 Rate Limited: Over rate limit"; a polite default below Braze's usual
-# REST budget, which users can raise.
-RATE_LIMITS = [RateLimit(50, 1)]
+# Braze's "API rate limits" (braze-inc/braze-docs, _docs/_api/api_limits.md): the export endpoints share the
+# default 250,000 requests an hour per workspace; two budgets are apart from it. Braze also answers every request
+# with X-RateLimit-Limit / -Remaining / -Reset, which the client honours.
+RATE_LIMITS = [RateLimit(250_000, 3600)]
+EVENTS_AND_PRODUCTS = "events_and_products"
+CAMPAIGN_DATA_SERIES = "campaign_data_series"
+ENDPOINT_BUDGETS = {
+    # "1,000 requests per hour, shared with the /purchases/product_list endpoint".
+    EVENTS_AND_PRODUCTS: EndpointBudget(("/events/list", "/purchases/product_list"), [RateLimit(1000, 3600)]),
+    # "50,000 requests per minute".
+    CAMPAIGN_DATA_SERIES: EndpointBudget(("/campaigns/data_series",), [RateLimit(50_000, 60)]),
+}
 # "length ... must be between 1 and 100 inclusive" (units: days, or hours where `unit` is taken).
 MAX_SERIES_UNITS = 100
+# The Canvas series: "Must be between 1 and 14 (inclusive)" days.
+MAX_CANVAS_SERIES_DAYS = 14
+OUTPUT_FORMATS = ("zip", "gzip")
 UNITS = ("day", "hour")
 # Where the "total" rows of a per-product series go: the product key never holds a null.
 ALL_PRODUCTS = "(total)"
@@ -33,6 +46,8 @@ class ListEndpoint:
     names_only: bool = False
     takes_archived: bool = False
     properties: tuple[tuple[str, str], ...] = ()  # (name, JSON type) besides id/name
+    budget: str = DEFAULT_BUDGET
+    news_feed: bool = False  # a News Feed endpoint, which Braze deprecated
 
 
 @dataclass(frozen=True)
@@ -42,11 +57,15 @@ class DetailsEndpoint:
     parent: str
     id_param: str
     properties: tuple[tuple[str, str], ...]
+    news_feed: bool = False
 
 
 @dataclass(frozen=True)
 class SeriesEndpoint:
-    """A data series: `length` units ending at `ending_at`; one record per point in time."""
+    """A data series: `length` units ending at `ending_at`; one record per point in time.
+
+    The points are the list at `points_at` in the answer; a point's `totals` object (the Canvas series'
+    `total_stats`) is spread into columns, its other objects kept as they are."""
 
     stream: str
     path: str
@@ -57,6 +76,11 @@ class SeriesEndpoint:
     takes_app_id: bool = False
     tracked_only: bool = False
     extra_params: dict[str, str] = field(default_factory=dict)
+    budget: str = DEFAULT_BUDGET
+    max_units: int = MAX_SERIES_UNITS
+    points_at: tuple[str, ...] = ("data",)
+    totals: str | None = None
+    news_feed: bool = False
 
 
 LISTS = (
@@ -78,6 +102,15 @@ LISTS = (
         properties=(("is_api_campaign", "boolean"), ("tags", "array"), ("last_edited", "date-time")),
     ),
     ListEndpoint(
+        "braze_canvases",
+        "/canvas/list",
+        "canvases",
+        100,
+        "canvas_id",
+        takes_archived=True,
+        properties=(("last_edited", "date-time"), ("tags", "array")),
+    ),
+    ListEndpoint(
         "braze_cards",
         "/feed/list",
         "cards",
@@ -85,9 +118,18 @@ LISTS = (
         "card_id",
         takes_archived=True,
         properties=(("type", "string"), ("title", "string"), ("tags", "array")),
+        news_feed=True,
     ),
-    ListEndpoint("braze_events", "/events/list", "events", 250, "event", names_only=True),
-    ListEndpoint("braze_products", "/purchases/product_list", "products", 250, "product", names_only=True),
+    ListEndpoint("braze_events", "/events/list", "events", 250, "event", names_only=True, budget=EVENTS_AND_PRODUCTS),
+    ListEndpoint(
+        "braze_products",
+        "/purchases/product_list",
+        "products",
+        250,
+        "product",
+        names_only=True,
+        budget=EVENTS_AND_PRODUCTS,
+    ),
 )
 
 DETAILS = (
@@ -126,6 +168,27 @@ DETAILS = (
         ),
     ),
     DetailsEndpoint(
+        "braze_canvas_details",
+        "/canvas/details",
+        "braze_canvases",
+        "canvas_id",
+        (
+            ("created_at", "date-time"),
+            ("updated_at", "date-time"),
+            ("name", "string"),
+            ("description", "string"),
+            ("archived", "boolean"),
+            ("draft", "boolean"),
+            ("schedule_type", "string"),
+            ("first_entry", "date-time"),
+            ("last_entry", "date-time"),
+            ("channels", "array"),
+            ("variants", "objects"),
+            ("tags", "array"),
+            ("steps", "objects"),
+        ),
+    ),
+    DetailsEndpoint(
         "braze_card_details",
         "/feed/details",
         "braze_cards",
@@ -142,6 +205,7 @@ DETAILS = (
             ("extras", "object"),
             ("description", "string"),
         ),
+        news_feed=True,
     ),
 )
 
@@ -168,6 +232,25 @@ SERIES = (
         ),
         parent="braze_campaigns",
         id_param="campaign_id",
+        budget=CAMPAIGN_DATA_SERIES,
+    ),
+    SeriesEndpoint(
+        "braze_canvas_data_series",
+        "/canvas/data_series",
+        (
+            ("revenue", "number"),
+            ("conversions", "integer"),
+            ("conversions_by_entry_time", "integer"),
+            ("entries", "integer"),
+            ("variant_stats", "object"),
+            ("step_stats", "object"),
+        ),
+        parent="braze_canvases",
+        id_param="canvas_id",
+        extra_params={"include_variant_breakdown": "true", "include_step_breakdown": "true"},
+        max_units=MAX_CANVAS_SERIES_DAYS,
+        points_at=("data", "stats"),
+        totals="total_stats",
     ),
     SeriesEndpoint(
         "braze_card_data_series",
@@ -181,6 +264,7 @@ SERIES = (
         parent="braze_cards",
         id_param="card_id",
         takes_unit=True,
+        news_feed=True,
     ),
     *(
         SeriesEndpoint(f"braze_kpi_{name}", f"/kpi/{name}/data_series", ((name, "integer"),), takes_app_id=True)
@@ -222,6 +306,7 @@ HINTS = {
     400: "Braze refused the request as bad syntax",
     401: "unknown or missing app group id, or a refused api_key: check config['braze']['app_group_id'] and "
     "['api_key'] (a REST API key with export permissions)",
-    403: "the REST API key lacks the permission for this endpoint",
+    403: "the REST API key lacks the permission for this endpoint (e.g. canvas.list, canvas.details, "
+    "canvas.data_series for the Canvas streams)",
     404: "check config['braze']['base_url']: it must be your instance's REST endpoint",
 }

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import io
 import json
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
-from typing import IO, TYPE_CHECKING, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar, cast
 
 from singer_sdk import typing as th
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -124,7 +125,13 @@ class BrazeListStream(BrazeStream):
             if self.endpoint.takes_archived and self.section.get("include_archived") is not None:
                 extra["include_archived"] = str(bool(self.section["include_archived"])).lower()
             payload = self.client.call(
-                "GET", self.endpoint.path, label=label, stats=stats, params=self.params(**extra), read=read_object
+                "GET",
+                self.endpoint.path,
+                label=label,
+                stats=stats,
+                params=self.params(**extra),
+                read=read_object,
+                budget=self.endpoint.budget,
             )
             items = payload.get(self.endpoint.field)
             if not isinstance(items, list):
@@ -233,9 +240,10 @@ class BrazeSeriesStream(SchemaOnce, WindowedStream):
         ).to_dict()
 
     def plan(self, context: Mapping[str, Any] | None, first: dt.date, last: dt.date, today: dt.date) -> list[Window]:
-        """At most 100 units a window: 100 days, or 4 whole days (96 hours) of hourly points."""
-        days = settings.MAX_SERIES_UNITS if self.unit == "day" else settings.MAX_SERIES_UNITS // 24
-        return plan_windows(first, last, days)
+        """At most the endpoint's units a window: 100 days (14 for a Canvas), or 4 whole days (96 hours) of
+        hourly points."""
+        units = self.endpoint.max_units
+        return plan_windows(first, last, units if self.unit == "day" else units // 24)
 
     def read_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
         if self.endpoint.tracked_only and context and context.get("tracked") is False:
@@ -250,6 +258,7 @@ class BrazeSeriesStream(SchemaOnce, WindowedStream):
         extra: dict[str, Any] = {
             "length": window.days * (24 if self.unit == "hour" else 1),
             "ending_at": f"{window.end.isoformat()}T23:59:59Z",
+            **self.endpoint.extra_params,
         }
         if key and identifier != settings.ALL_PRODUCTS:
             extra[key] = identifier
@@ -264,10 +273,13 @@ class BrazeSeriesStream(SchemaOnce, WindowedStream):
             stats=stats,
             params=with_app_group(self.section, **extra),
             read=read_object,
+            budget=self.endpoint.budget,
         )
-        points = payload.get("data")
+        points: Any = payload
+        for step in self.endpoint.points_at:
+            points = points.get(step) if isinstance(points, dict) else None
         if not isinstance(points, list):
-            raise ValueError(f"no `data` list in {str(payload)[:200]!r}")
+            raise ValueError(f"no `{'.'.join(self.endpoint.points_at)}` list in {str(payload)[:200]!r}")
         first, last = window.start.isoformat(), window.end.isoformat()
         declared = self.schema["properties"]
         for point in points:
@@ -280,6 +292,11 @@ class BrazeSeriesStream(SchemaOnce, WindowedStream):
             if not first <= time[:10] <= last:
                 continue  # a point outside the window belongs to (and is emitted with) another window
             record = {**point, "time": time[:10] if self.unit == "day" else time}
+            totals = self.endpoint.totals
+            if totals and totals in record:
+                if not isinstance(record[totals], dict):
+                    raise ValueError(f"`{totals}` is not an object: {str(point)[:200]}")
+                record.update(record.pop(totals))
             if key:
                 record[key] = identifier
             if self.filters_app:
@@ -315,6 +332,7 @@ class BrazeSegmentUsersStream(BrazeStream):
         ("attributed_source", "string"),
         ("attributed_adgroup", "string"),
         ("attributed_ad", "string"),
+        ("uninstalled_at", "date-time"),
     )
     USER_ARRAYS: ClassVar[tuple[str, ...]] = (
         "custom_events",
@@ -356,15 +374,19 @@ class BrazeSegmentUsersStream(BrazeStream):
         segment = context["segment_id"]
         label = RequestLabel(self.name, {"segment_id": segment})
         stats = WindowStats()
-        body: dict[str, Any] = {**self.params(), "segment_id": segment}
-        if self.section.get("fields_to_export"):
-            body["fields_to_export"] = list(self.section["fields_to_export"])
+        body: dict[str, Any] = {
+            **self.params(),
+            "segment_id": segment,
+            "fields_to_export": list(self.section["fields_to_export"]),
+        }
+        if self.section.get("output_format"):
+            body["output_format"] = self.section["output_format"]
         started = self.client.call("POST", settings.EXPORT_PATH, label=label, stats=stats, json=body, read=read_object)
         url = started.get("url")
         if not url:
             self.logger.warning(
-                "%s: Braze wrote the export to your own S3 bucket (object prefix %s), as configured on the Braze "
-                "side; the tap reads no data from there, so this segment gives no records",
+                "%s: Braze wrote the export to your own cloud storage (S3 or Azure; object prefix %s), as configured "
+                "on the Braze side; the tap reads no data from there, so this segment gives no records",
                 label,
                 started.get("object_prefix"),
             )
@@ -385,21 +407,18 @@ class BrazeSegmentUsersStream(BrazeStream):
         )
 
     def poll(self, url: str, label: RequestLabel, stats: WindowStats) -> tuple[str, IO[bytes] | None]:
-        """The export URL answers 403/404 until the file is there; then it is the zip, downloaded to a spool."""
+        """The export URL answers 403/404 until the file is there; then it is the file (zip, or gzip with
+        `output_format: gzip`), downloaded to a spool and checked whole before any record."""
 
         def read(response: Any) -> IO[bytes] | None:
             if response.status_code in (403, 404):
                 return None
             spool, _ = spool_body(response.iter_content(chunk_size=1 << 16))
             try:
-                with zipfile.ZipFile(spool) as archive:
-                    broken = archive.testzip()
-            except zipfile.BadZipFile as exc:
+                check_export_file(spool)
+            except MalformedBody:
                 spool.close()
-                raise MalformedBody(f"the export file is not a whole zip: {exc}") from None
-            if broken:
-                spool.close()
-                raise MalformedBody(f"the export file's member {broken} is damaged")
+                raise
             spool.seek(0)
             return spool
 
@@ -410,23 +429,57 @@ class BrazeSegmentUsersStream(BrazeStream):
 
     def users(self, archive: IO[bytes], segment: str) -> Iterator[dict]:
         declared = self.schema["properties"]
-        with zipfile.ZipFile(archive) as files:
-            for member in files.infolist():
-                if member.is_dir():
-                    continue
-                with files.open(member) as raw:
-                    lines = bounded_lines(io.TextIOWrapper(raw, encoding="utf-8"), f"{member.filename} ")
-                    for line_number, line in enumerate(lines, start=1):
-                        if not line.strip():
-                            continue
-                        try:
-                            user = json.loads(line)
-                        except ValueError:
-                            raise ValueError(f"{member.filename} line {line_number} is not JSON") from None
-                        braze_id = user.get("braze_id") or user.get("appboy_id")
-                        if not braze_id:
-                            raise ValueError(f"{member.filename} line {line_number} has no braze_id nor appboy_id")
-                        yield keep_extras(self, {**user, "segment_id": segment, "braze_id": str(braze_id)}, declared)
+        for name, raw in export_members(archive):
+            with raw:
+                lines = bounded_lines(io.TextIOWrapper(raw, encoding="utf-8"), f"{name} ")
+                for line_number, line in enumerate(lines, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        user = json.loads(line)
+                    except ValueError:
+                        raise ValueError(f"{name} line {line_number} is not JSON") from None
+                    braze_id = user.get("braze_id") or user.get("appboy_id")
+                    if not braze_id:
+                        raise ValueError(f"{name} line {line_number} has no braze_id nor appboy_id")
+                    yield keep_extras(self, {**user, "segment_id": segment, "braze_id": str(braze_id)}, declared)
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def check_export_file(spool: IO[bytes]) -> None:
+    """A whole zip (every member's CRC) or a whole gzip (read to its end), else MalformedBody: fetched again."""
+    head = spool.read(2)
+    spool.seek(0)
+    if head == GZIP_MAGIC:
+        try:
+            with gzip.GzipFile(fileobj=spool, mode="rb") as unpacked:
+                while unpacked.read(1 << 20):
+                    pass
+        except (OSError, EOFError) as exc:
+            raise MalformedBody(f"the export file is not a whole gzip: {exc}") from None
+        return
+    try:
+        with zipfile.ZipFile(spool) as archive:
+            broken = archive.testzip()
+    except zipfile.BadZipFile as exc:
+        raise MalformedBody(f"the export file is not a whole zip: {exc}") from None
+    if broken:
+        raise MalformedBody(f"the export file's member {broken} is damaged")
+
+
+def export_members(spool: IO[bytes]) -> Iterator[tuple[str, IO[bytes]]]:
+    """The JSON-lines files of an export: a zip's members, or a gzip's one stream."""
+    if spool.read(2) == GZIP_MAGIC:
+        spool.seek(0)
+        yield "the gzip file", cast(IO[bytes], gzip.GzipFile(fileobj=spool, mode="rb"))
+        return
+    spool.seek(0)
+    with zipfile.ZipFile(spool) as files:
+        for member in files.infolist():
+            if not member.is_dir():
+                yield member.filename, files.open(member)
 
 
 def stream_classes() -> list[type[BrazeStream] | type[BrazeSeriesStream]]:
