@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: install the project and Meltano, start the vendor sandbox, run
-# `meltano --environment=demo run tap-cohorts target-duckdb`, and print what landed per table.
+# `meltano --environment=demo run tap-cohorts target-duckdb dbt-duckdb:build` (the load, then the unified model
+# of transform/), print what landed per table, and draw the LTV curves and retention heatmap (output/cohorts.png).
 # Environment: SANDBOX_PORT (default 8787), DEMO_START_DATE (default 60 days ago), DEMO_DB (default output/cohorts.duckdb).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,5 +24,6 @@ for _ in range(100):
         time.sleep(0.1)
 PY
 
-.venv/bin/meltano --environment=demo run tap-cohorts target-duckdb
+.venv/bin/meltano --environment=demo run tap-cohorts target-duckdb dbt-duckdb:build
 .venv/bin/python scripts/show_duckdb.py "$TARGET_DUCKDB_FILEPATH"
+.venv/bin/python scripts/plot_cohorts.py "$TARGET_DUCKDB_FILEPATH" "${DEMO_PICTURE:-$(dirname "$TARGET_DUCKDB_FILEPATH")/cohorts.png}"

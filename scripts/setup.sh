@@ -5,8 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[dev,orchestrator]' -e ./sandbox
-.venv/bin/meltano install >/dev/null
+.venv/bin/python -m pip install --quiet -e '.[dev,orchestrator,demo]' -e ./sandbox
+# Every plugin but dbt-snowflake (defined for Snowflake users; nothing here can reach a Snowflake).
+.venv/bin/meltano install --plugin-type extractor >/dev/null
+.venv/bin/meltano install --plugin-type loader >/dev/null
+.venv/bin/meltano install dbt-duckdb dbt-postgres >/dev/null
 # The end-to-end tests start their own PostgreSQL and Redis servers, and the date runs need libfaketime: install
 # them from Debian's packages if missing.
 missing=()

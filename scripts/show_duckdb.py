@@ -1,4 +1,5 @@
-"""Print the tables the demo loaded into DuckDB: rows and date range per table, and a sample of one."""
+"""Print the tables the demo loaded into DuckDB (the tap's, in `cohorts`, and the dbt models, in `analytics` and
+`analytics_staging`): rows and date range per table, and a sample of one of the tap's."""
 
 import sys
 
@@ -19,7 +20,7 @@ for catalog, schema, table in tables:
         first, last = connection.execute(f'select min("{date}"), max("{date}") from {name}').fetchone()
         dates = f", {date} {first}..{last}"
     print(f"  {schema}.{table}: {rows} rows{dates}")
-for catalog, schema, table in tables[:1]:
+for catalog, schema, table in [t for t in tables if t[1] == "cohorts"][:1]:
     print(f"\n{schema}.{table}, first rows:")
     connection.sql(
         f'select * from "{catalog}"."{schema}"."{table}" order by cohort_date, dimension_key, period limit 3'

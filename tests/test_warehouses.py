@@ -18,6 +18,7 @@ import psycopg
 import pytest
 
 from cohorts_sandbox import Fault, Sandbox
+from cohorts_sandbox.adjust_reports import DIMENSION_VALUES, Cohort
 from tests.demo_truth import (
     adjust_report_revenue_sum,
     applovin_revenue_sum,
@@ -29,6 +30,7 @@ from tests.helpers import days_ago
 from tests.postgres_server import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
+NETWORKS = DIMENSION_VALUES["network"]
 START = 20  # days ago
 LOOKBACK = 7  # the demo environment's lookback_days
 
@@ -36,7 +38,12 @@ Query = Callable[[str], list[tuple[Any, ...]]]
 
 
 def meltano_run(
-    loader: str, sandbox: Sandbox, tmp_path: Path, env: dict[str, str], expect_failure: bool = False
+    loader: str,
+    sandbox: Sandbox,
+    tmp_path: Path,
+    env: dict[str, str],
+    expect_failure: bool = False,
+    then: tuple[str, ...] = (),
 ) -> str:
     environment = {
         **os.environ,
@@ -46,7 +53,7 @@ def meltano_run(
         **env,
     }
     result = subprocess.run(
-        [str(ROOT / ".venv/bin/meltano"), "--environment=demo", "run", "tap-cohorts", loader],
+        [str(ROOT / ".venv/bin/meltano"), "--environment=demo", "run", "tap-cohorts", loader, *then],
         cwd=ROOT,
         env=environment,
         capture_output=True,
@@ -87,8 +94,12 @@ def duckdb_target(tmp_path: Path) -> tuple[dict[str, str], Query]:
     return {"TARGET_DUCKDB_FILEPATH": str(path)}, query
 
 
-def check_two_daily_runs(loader: str, env: dict[str, str], query: Query, sandbox: Sandbox, tmp_path: Path) -> None:
-    first = meltano_run(loader, sandbox, tmp_path, env)
+def check_two_daily_runs(
+    loader: str, env: dict[str, str], query: Query, sandbox: Sandbox, tmp_path: Path, transform: str
+) -> None:
+    """Two daily runs, each followed by the dbt build of the unified model (`transform`), which must pass."""
+    first = meltano_run(loader, sandbox, tmp_path, env, then=(transform,))
+    assert "Completed successfully" in first
     assert "No state was found" in first
     expected = expected_rows(START, sandbox.simulators)
     for table, rows in expected.items():
@@ -104,8 +115,9 @@ def check_two_daily_runs(loader: str, env: dict[str, str], query: Query, sandbox
     report_before = adjust_report_revenue_sum(sandbox.simulators, START, LOOKBACK + 1)
     sandbox.reset()
     sandbox.config.revision = 1
-    second = meltano_run(loader, sandbox, tmp_path, env)
+    second = meltano_run(loader, sandbox, tmp_path, env, then=(transform,))
     assert "Reading state from Database" in second and "No state was found" not in second
+    assert "Completed successfully" in second
     appsflyer_from = min(r.json()["from"] for r in sandbox.requests_to("appsflyer"))
     assert appsflyer_from == days_ago(LOOKBACK + 1).isoformat()  # bookmark (yesterday) - lookback
     assert {r.query["start"][0] for r in sandbox.requests_to("applovin")} == {days_ago(LOOKBACK).isoformat()}
@@ -133,6 +145,86 @@ def check_two_daily_runs(loader: str, env: dict[str, str], query: Query, sandbox
     newer = applovin_revenue_sum(sandbox.simulators, days_ago(LOOKBACK), days_ago(0))
     stored = float(query("select sum(pub_revenue) from cohorts.applovin_cohort_revenue")[0][0])
     assert stored == pytest.approx(applovin_before + newer, rel=1e-9)
+    check_unified_model(query, sandbox)
+
+
+def check_unified_model(query: Query, sandbox: Sandbox) -> None:
+    """The dbt models after two maturing runs: row counts reconcile with the tap's tables, unified values equal
+    the vendor tables' values computed by hand, and one ROAS equals the sandbox's truth."""
+    metrics = dict(query("select vendor, count(*) from analytics.cohort_metrics group by vendor"))
+    staged = {
+        "adjust": "select count(*) from cohorts.adjust_report_cohorts",  # split by country_code and network only
+        "appsflyer": "select count(*) from (select distinct app_id, cohort_date, pid, period from "
+        "cohorts.appsflyer_cohorts where cohort_type = 'user_acquisition') k",
+        "branch": "select count(*) from (select distinct cohort_date, install_activity_touch_data_tilde_campaign, "
+        "period from cohorts.branch_install_cohorts) k",
+        "applovin": "select count(*) from (select distinct package_name, cohort_date, country, period from "
+        "cohorts.applovin_cohort_revenue) k",
+    }
+    assert metrics == {vendor: query(sql)[0][0] for vendor, sql in staged.items()}
+    assert all(metrics.values())
+    assert query("select count(*) from analytics.cohort_metrics")[0][0] == sum(metrics.values())
+
+    # Adjust, one key by hand: day 1's own revenue is revenue_total of day 1 less day 0's.
+    day = days_ago(3).isoformat()
+    raw = dict(
+        query(
+            "select period, revenue_total from cohorts.adjust_report_cohorts where app_token = 'abc123def4' and "
+            f"cast(cohort_date as date) = date '{day}' and country_code = 'DE' and network = 'Meta'"
+        )
+    )
+    [(revenue, cumulative, retention, cost)] = query(
+        "select revenue, revenue_cumulative, retention_rate, cost from analytics.cohort_metrics where vendor = "
+        f"'adjust' and app_id = 'abc123def4' and cohort_date = date '{day}' and country = 'DE' and source = 'Meta' "
+        "and period = 1"
+    )
+    assert float(revenue) == pytest.approx(float(raw[1]) - float(raw[0]), rel=1e-9)
+    assert float(cumulative) == pytest.approx(float(raw[1]), rel=1e-12)
+    [(raw_retention, raw_cost)] = query(
+        "select retention_rate, network_cost from cohorts.adjust_report_cohorts where app_token = 'abc123def4' and "
+        f"cast(cohort_date as date) = date '{day}' and country_code = 'DE' and network = 'Meta' and period = 1"
+    )
+    assert float(retention) == pytest.approx(float(raw_retention), rel=1e-9)
+    assert float(cost) == pytest.approx(float(raw_cost), rel=1e-12)
+    # AppsFlyer: the sessions and revenue KPI rows pivoted into one row; days 0 and 1 add up to the cumulative.
+    source = query(f"select min(pid) from cohorts.appsflyer_cohorts where cast(cohort_date as date) = date '{day}'")[0][
+        0
+    ]
+    kpis = query(
+        "select kpi, period, count, sum, unique_users from cohorts.appsflyer_cohorts where app_id = "
+        f"'com.example.puzzle' and cast(cohort_date as date) = date '{day}' and pid = '{source}' and period <= 1"
+    )
+    by = {(kpi, period): (count, amount, uniques) for kpi, period, count, amount, uniques in kpis}
+    [(sessions, active, revenue, cumulative)] = query(
+        "select sessions, active_users, revenue, revenue_cumulative from analytics.cohort_metrics where vendor = "
+        f"'appsflyer' and app_id = 'com.example.puzzle' and cohort_date = date '{day}' and source = '{source}' "
+        "and period = 1"
+    )
+    assert float(sessions) == by[("sessions", 1)][0] and float(active) == by[("sessions", 1)][2]
+    assert float(revenue) == pytest.approx(float(by[("revenue", 1)][1]), rel=1e-12)
+    assert float(cumulative) == pytest.approx(float(by[("revenue", 0)][1]) + float(by[("revenue", 1)][1]))
+
+    # ROAS where the sandbox's truth is known: Puzzle Quest, cohort 3 days ago, Germany, day 1: Adjust's cost over
+    # its three networks against their revenue_total plus AppLovin's ad revenue over both platforms.
+    service = sandbox.simulators["adjust"].reports
+    cohorts = [Cohort("abc123def4", days_ago(3), (("country_code", "DE"), ("network", n))) for n in NETWORKS]
+    cost = sum(round(service.cohort_value(c, "network_cost"), 2) for c in cohorts)
+    adjust_revenue = sum(service.day_value(c, "revenue_total", 1) for c in cohorts)
+    platforms = sandbox.simulators["applovin"].table(
+        "/maxCohort",
+        days_ago(3),
+        days_ago(3),
+        ["application", "package_name", "platform", "country"],
+        {"package_name": "com.example.puzzle", "country": "de"},
+    )
+    ad_revenue = sum(float(row["ads_pub_revenue_1"]) for row in platforms)  # each platform's row as the tap stores it
+    expected = (adjust_revenue + ad_revenue) / cost
+    [(roas,)] = query(
+        "select roas from analytics.cohort_roas where cost_vendor = 'adjust' and app = 'puzzle_quest' and "
+        f"cohort_date = date '{day}' and country = 'DE' and period = 1"
+    )
+    assert float(roas) == pytest.approx(expected, rel=1e-6)
+    assert query("select count(*) from analytics.cohort_roas where roas is not null and not cost > 0")[0][0] == 0
 
 
 @pytest.mark.e2e
@@ -140,7 +232,7 @@ def test_postgres_two_daily_runs_upsert_and_types(
     sandbox: Sandbox, postgres: tuple[dict[str, str], Query], tmp_path: Path
 ) -> None:
     env, query = postgres
-    check_two_daily_runs("target-postgres", env, query, sandbox, tmp_path)
+    check_two_daily_runs("target-postgres", env, query, sandbox, tmp_path, "dbt-postgres:build")
     types = dict(
         query(
             "select table_name || '.' || column_name, data_type from information_schema.columns "
@@ -170,7 +262,7 @@ def test_postgres_two_daily_runs_upsert_and_types(
 @pytest.mark.e2e
 def test_duckdb_two_daily_runs_upsert(sandbox: Sandbox, tmp_path: Path) -> None:
     env, query = duckdb_target(tmp_path)
-    check_two_daily_runs("target-duckdb", env, query, sandbox, tmp_path)
+    check_two_daily_runs("target-duckdb", env, query, sandbox, tmp_path, "dbt-duckdb:build")
 
 
 @pytest.mark.e2e
