@@ -291,6 +291,31 @@ def test_canvases_their_details_and_14_day_series_with_step_and_variant_stats(sm
     assert all(r.query["include_variant_breakdown"] == ["true"] for r in requests)
     assert all(r.query["include_step_breakdown"] == ["true"] for r in requests)
     assert [r.query.get("include_archived") for r in small.requests_to("braze", "/canvas/list")] == [["true"]]
+    canvas_requests = small.requests_to("braze", "/canvas/")
+    assert all(
+        r.headers["authorization"] == f"Bearer {KEY}" and r.query["app_group_id"] == [GROUP] for r in canvas_requests
+    )
+
+
+def test_a_canvas_series_refused_for_a_missing_permission_costs_only_that_canvas(small: Sandbox) -> None:
+    small.add_fault(
+        Fault(
+            "status",
+            vendor="braze",
+            path_contains="/canvas/data_series",
+            status=403,
+            times=1,
+            message="API key lacks canvas.data_series",
+        )
+    )
+    run = run_tap(braze_config(small, start_date=days_ago(3), end_date=days_ago(1)), expect_error=True)
+    message = str(run.error)
+    assert "HTTP 403" in message and "API key lacks canvas.data_series" in message
+    assert "stream braze_canvas_data_series" in message and "canvas_id=cnv-00000" in message
+    assert "Hint: the REST API key lacks the permission for this endpoint (e.g. canvas.list" in message
+    series = run.records("braze_canvas_data_series")
+    assert {r["canvas_id"] for r in series} == {"cnv-00001", "cnv-00002"}  # the other live Canvases synced
+    assert len(run.records("braze_canvas_details")) == 3 and run.records("braze_segments")
 
 
 def test_the_news_feed_streams_are_marked_deprecated_and_can_be_left_out(
