@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import numbers
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
@@ -19,7 +19,7 @@ import pendulum
 from singer_sdk import typing as th
 
 from tap_cohorts.core.budget import budget_problem
-from tap_cohorts.core.http import RateLimit, Redactor
+from tap_cohorts.core.http import EndpointBudget, RateLimit, Redactor
 from tap_cohorts.core.windows import SyncBounds, utc_today
 
 DEFAULT_LOOKBACK_DAYS = 30
@@ -159,14 +159,6 @@ def vendor_properties(
 
 
 @dataclass(frozen=True)
-class EndpointBudget:
-    """Endpoints a vendor limits apart from its other endpoints, sharing `limits` between them."""
-
-    paths: tuple[str, ...]
-    limits: list[RateLimit]
-
-
-@dataclass(frozen=True)
 class VendorRuntime:
     """A vendor section's shared settings, parsed."""
 
@@ -180,7 +172,7 @@ class VendorRuntime:
     retry_wait_seconds: float
     max_retry_after_seconds: float
     max_response_mb: int
-    endpoint_budgets: dict[str, list[RateLimit]]
+    endpoint_budgets: dict[str, EndpointBudget]
 
 
 def parse_date(value: Any) -> dt.date:
@@ -208,7 +200,7 @@ def vendor_runtime(
     limits = section.get("rate_limits")
     configured = section.get("endpoint_rate_limits") or {}
     budgets = {
-        name: parse_windows(configured[name]) if configured.get(name) else list(budget.limits)
+        name: replace(budget, limits=parse_windows(configured[name])) if configured.get(name) else budget
         for name, budget in (default_endpoint_budgets or {}).items()
     }
     return VendorRuntime(

@@ -275,6 +275,14 @@ class Deadline:
 DEFAULT_BUDGET = ""
 
 
+@dataclass(frozen=True)
+class EndpointBudget:
+    """Endpoints a vendor limits apart from its other endpoints, sharing `limits` between them."""
+
+    paths: tuple[str, ...]
+    limits: list[RateLimit]
+
+
 def pyrate_rates(limits: Iterable[RateLimit]) -> list[Rate]:
     return [Rate(limit.requests, int(limit.seconds * Duration.SECOND)) for limit in limits]
 
@@ -299,7 +307,7 @@ class VendorClient:
         retry_base_seconds: float = 2.0,
         max_retry_after: float = 900.0,
         max_response_bytes: int = 512 * MEBIBYTE,
-        endpoint_budgets: Mapping[str, list[RateLimit]] | None = None,
+        endpoint_budgets: Mapping[str, EndpointBudget] | None = None,
         honours_rate_headers: bool = False,
         logger: logging.Logger,
     ) -> None:
@@ -323,10 +331,12 @@ class VendorClient:
         account = account_budget_name(vendor, credentials)
         self._limiters = {DEFAULT_BUDGET: Limiter(open_bucket(account, pyrate_rates(rate_limits), shared_rate_budget))}
         # Endpoints the vendor limits apart from the rest (Braze's /events/list and /purchases/product_list share
-        # 1,000 an hour): each budget is its own bucket, and a request draws from its endpoint's budget alone.
-        for name, limits in (endpoint_budgets or {}).items():
-            bucket = open_bucket(f"{account}_{name}", pyrate_rates(limits), shared_rate_budget)
+        # 1,000 an hour): each budget is its own bucket, and a request to one of its paths draws from it alone.
+        self._budget_of_path: dict[str, str] = {}
+        for name, budget in (endpoint_budgets or {}).items():
+            bucket = open_bucket(f"{account}_{name}", pyrate_rates(budget.limits), shared_rate_budget)
             self._limiters[name] = Limiter(bucket)
+            self._budget_of_path.update(dict.fromkeys(budget.paths, name))
         self.honours_rate_headers = honours_rate_headers
         # Per budget, the epoch second until which the vendor's X-RateLimit headers said no request remains.
         self._exhausted_until: dict[str, float] = {}
@@ -391,12 +401,13 @@ class VendorClient:
         tap's own windows cannot see: other clients of the same workspace, and a limit lower than configured."""
         remaining = response.headers.get("X-RateLimit-Remaining")
         reset = response.headers.get("X-RateLimit-Reset")
+        if remaining is None or reset is None:
+            return
         try:
-            exhausted = remaining is not None and float(remaining) <= 0 and reset is not None
-            until = float(reset) if exhausted and reset is not None else None
+            exhausted, until = float(remaining) <= 0, float(reset)
         except ValueError:
             return  # a header that is not a number says nothing; the 429 path still holds
-        if until is not None and math.isfinite(until):
+        if exhausted and math.isfinite(until):
             self._exhausted_until[budget] = until
 
     def _wait_for_reset(self, budget: str) -> None:
@@ -432,19 +443,18 @@ class VendorClient:
         headers: Mapping[str, str] | None = None,
         authenticated: bool = True,
         rate_limited: bool = True,
-        budget: str = DEFAULT_BUDGET,
         accept: Collection[int] = (),
     ) -> T:
         """Send one request (retried as needed) and return `read(response)`.
 
         `read` runs inside the retry, so it must consume the body. `authenticated=False` sends no vendor
         credential (pre-signed download URLs); `rate_limited=False` is for hosts outside the vendor's API;
-        `budget` names the endpoint's own rate budget, if the vendor limits it apart (`endpoint_budgets`);
         statuses in `accept` go to `read` instead of failing (a download URL that is not ready yet).
         """
         if self.vendor in self.ledger.ended:
             raise VendorNotAsked(f"{self.vendor}: {label}: not asked: {self.ledger.ended[self.vendor]}")
         url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
+        budget = self._budget_of_path.get(path_or_url, DEFAULT_BUDGET)
         send_headers = {**(self._auth_headers if authenticated else {}), **(headers or {})}
         send_params = {**(self._auth_params if authenticated else {}), **(params or {})}
 

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from singer_sdk import typing as th
 
-from tap_cohorts.core.config import EndpointBudget, VendorRuntime, vendor_runtime
+from tap_cohorts.core.config import VendorRuntime, vendor_runtime
 from tap_cohorts.core.failures import RunLedger
-from tap_cohorts.core.http import RateLimit, VendorClient
+from tap_cohorts.core.http import EndpointBudget, RateLimit, VendorClient
 
 if TYPE_CHECKING:
     from singer_sdk import Stream, Tap

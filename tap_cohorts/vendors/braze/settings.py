@@ -8,21 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tap_cohorts.core.config import EndpointBudget
-from tap_cohorts.core.http import DEFAULT_BUDGET, RateLimit
+from tap_cohorts.core.http import EndpointBudget, RateLimit
 
 BASE_URL = "https://rest.iad-01.braze.com"
 # Braze's "API rate limits" (braze-inc/braze-docs, _docs/_api/api_limits.md): the export endpoints share the
-# default 250,000 requests an hour per workspace; two budgets are apart from it. Braze also answers every request
+# default 250,000 requests an hour per workspace; two budgets are apart from it (the client picks a request's
+# budget by its path). Braze also answers every request
 # with X-RateLimit-Limit / -Remaining / -Reset, which the client honours.
 RATE_LIMITS = [RateLimit(250_000, 3600)]
-EVENTS_AND_PRODUCTS = "events_and_products"
-CAMPAIGN_DATA_SERIES = "campaign_data_series"
 ENDPOINT_BUDGETS = {
     # "1,000 requests per hour, shared with the /purchases/product_list endpoint".
-    EVENTS_AND_PRODUCTS: EndpointBudget(("/events/list", "/purchases/product_list"), [RateLimit(1000, 3600)]),
+    "events_and_products": EndpointBudget(("/events/list", "/purchases/product_list"), [RateLimit(1000, 3600)]),
     # "50,000 requests per minute".
-    CAMPAIGN_DATA_SERIES: EndpointBudget(("/campaigns/data_series",), [RateLimit(50_000, 60)]),
+    "campaign_data_series": EndpointBudget(("/campaigns/data_series",), [RateLimit(50_000, 60)]),
 }
 # "length ... must be between 1 and 100 inclusive" (units: days, or hours where `unit` is taken).
 MAX_SERIES_UNITS = 100
@@ -46,7 +44,6 @@ class ListEndpoint:
     names_only: bool = False
     takes_archived: bool = False
     properties: tuple[tuple[str, str], ...] = ()  # (name, JSON type) besides id/name
-    budget: str = DEFAULT_BUDGET
     news_feed: bool = False  # a News Feed endpoint, which Braze deprecated
 
 
@@ -76,7 +73,6 @@ class SeriesEndpoint:
     takes_app_id: bool = False
     tracked_only: bool = False
     extra_params: dict[str, str] = field(default_factory=dict)
-    budget: str = DEFAULT_BUDGET
     max_units: int = MAX_SERIES_UNITS
     points_at: tuple[str, ...] = ("data",)
     totals: str | None = None
@@ -120,7 +116,7 @@ LISTS = (
         properties=(("type", "string"), ("title", "string"), ("tags", "array")),
         news_feed=True,
     ),
-    ListEndpoint("braze_events", "/events/list", "events", 250, "event", names_only=True, budget=EVENTS_AND_PRODUCTS),
+    ListEndpoint("braze_events", "/events/list", "events", 250, "event", names_only=True),
     ListEndpoint(
         "braze_products",
         "/purchases/product_list",
@@ -128,7 +124,6 @@ LISTS = (
         250,
         "product",
         names_only=True,
-        budget=EVENTS_AND_PRODUCTS,
     ),
 )
 
@@ -232,7 +227,6 @@ SERIES = (
         ),
         parent="braze_campaigns",
         id_param="campaign_id",
-        budget=CAMPAIGN_DATA_SERIES,
     ),
     SeriesEndpoint(
         "braze_canvas_data_series",

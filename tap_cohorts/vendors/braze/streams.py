@@ -131,7 +131,6 @@ class BrazeListStream(BrazeStream):
                 stats=stats,
                 params=self.params(**extra),
                 read=read_object,
-                budget=self.endpoint.budget,
             )
             items = payload.get(self.endpoint.field)
             if not isinstance(items, list):
@@ -273,7 +272,6 @@ class BrazeSeriesStream(SchemaOnce, WindowedStream):
             stats=stats,
             params=with_app_group(self.section, **extra),
             read=read_object,
-            budget=self.endpoint.budget,
         )
         points: Any = payload
         for step in self.endpoint.points_at:
