@@ -12,6 +12,7 @@ from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 from tap_cohorts.core.config import common_problems, redact_config_secrets, secret_problems, top_level_properties
 from tap_cohorts.core.failures import RunLedger
 from tap_cohorts.core.output import StateFlushingWriter
+from tap_cohorts.core.sync_log import SyncLogStream
 from tap_cohorts.core.vendor import Vendor
 from tap_cohorts.vendors.adjust import VENDOR as ADJUST
 from tap_cohorts.vendors.adjust.report_service import VENDOR as ADJUST_REPORT
@@ -34,6 +35,7 @@ class TapCohorts(Tap):
         TapCapabilities.CATALOG,
         TapCapabilities.STATE,
         TapCapabilities.DISCOVER,
+        TapCapabilities.ACTIVATE_VERSION,
         PluginCapabilities.ABOUT,
         PluginCapabilities.STREAM_MAPS,
         PluginCapabilities.FLATTENING,
@@ -67,13 +69,18 @@ class TapCohorts(Tap):
         """The run's failures, shared by every vendor's client (`core/failures.py`)."""
         return RunLedger(fail_fast=bool(self.config.get("fail_fast")))
 
+    @cached_property
+    def sync_log(self) -> SyncLogStream:
+        """`cohort_syncs`: the units this run asked again (`core/sync_log.py`), written by every cohort stream."""
+        return SyncLogStream(self)
+
     def discover_streams(self) -> list[Stream]:
         streams: list[Stream] = []
         for vendor in VENDORS:
             if self.config.get(vendor.name):
                 streams += vendor.build_streams(self, self.config, self.ledger)
         self.ledger.expect(stream.name for stream in streams)
-        return streams
+        return [self.sync_log, *streams] if streams else streams
 
 
 if __name__ == "__main__":

@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cohorts_sandbox import Sandbox
+from tap_cohorts.core.records import SYNC_COLUMNS
+from tap_cohorts.core.sync_log import STREAM_NAME as SYNC_LOG
 from tap_cohorts.tap import TapCohorts
+
+# What the tap adds to every cohort record (and Braze list record) about the sync.
+SYNC_COLUMN_NAMES = frozenset({*(p.name for p in SYNC_COLUMNS), "synced_at"})
 
 TODAY = dt.datetime.now(dt.timezone.utc).date()
 AF_TOKEN = "af-sandbox-token"
@@ -27,13 +32,24 @@ class TapRun:
     messages: list[dict] = field(default_factory=list)
     error: BaseException | None = None
 
-    def records(self, stream: str | None = None) -> list[dict]:
-        return [
-            m["record"] for m in self.messages if m["type"] == "RECORD" and (stream is None or m["stream"] == stream)
+    def records(self, stream: str | None = None, *, sync_columns: bool = False) -> list[dict]:
+        """The vendor's records; `sync_columns` keeps what the tap adds about the sync (is_final, synced_at,
+        sync_partition), which the tests of core/sync_log.py read."""
+        records = [
+            m["record"]
+            for m in self.messages
+            if m["type"] == "RECORD" and m["stream"] != SYNC_LOG and (stream is None or m["stream"] == stream)
         ]
+        if sync_columns:
+            return records
+        return [{k: v for k, v in record.items() if k not in SYNC_COLUMN_NAMES} for record in records]
+
+    def units(self) -> list[dict]:
+        """The `cohort_syncs` records: the units the run asked again."""
+        return [m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == SYNC_LOG]
 
     def counts(self) -> Counter:
-        return Counter(m["stream"] for m in self.messages if m["type"] == "RECORD")
+        return Counter(m["stream"] for m in self.messages if m["type"] == "RECORD" and m["stream"] != SYNC_LOG)
 
     @property
     def states(self) -> list[dict]:
@@ -42,6 +58,16 @@ class TapRun:
     @property
     def final_state(self) -> dict:
         return self.states[-1]
+
+
+def vendor_records(messages: list[dict]) -> list[tuple[str, dict]]:
+    """(stream, record) of the vendors' records, without `cohort_syncs` and the sync columns: what two runs that
+    ask the same must give alike, whenever they ran."""
+    return [
+        (m["stream"], {k: v for k, v in m["record"].items() if k not in SYNC_COLUMN_NAMES})
+        for m in messages
+        if m.get("type") == "RECORD" and m["stream"] != SYNC_LOG
+    ]
 
 
 def run_tap(config: dict, state: dict | None = None, catalog: dict | None = None, expect_error: bool = False) -> TapRun:

@@ -22,6 +22,7 @@ PRIMARY_KEYS = {
     "applovin_cohort_revenue": ["cohort_date", "dimension_key", "period"],
     "applovin_cohort_impressions": ["cohort_date", "dimension_key", "period"],
     "applovin_cohort_sessions": ["cohort_date", "dimension_key", "period"],
+    "cohort_syncs": ["stream", "sync_partition", "first_date", "last_date", "synced_at"],
 }
 
 

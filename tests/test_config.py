@@ -187,6 +187,7 @@ def test_an_absent_vendor_section_means_no_streams_for_it(sandbox: Sandbox) -> N
         "applovin_cohort_impressions",
         "applovin_cohort_revenue",
         "applovin_cohort_sessions",
+        "cohort_syncs",
     ]
 
 

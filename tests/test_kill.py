@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from cohorts_sandbox import Sandbox
-from tests.helpers import applovin_config, appsflyer_config, days_ago, run_tap
+from tests.helpers import applovin_config, appsflyer_config, days_ago, run_tap, vendor_records
 
 TAP = os.path.join(os.path.dirname(sys.executable), "tap-cohorts")
 
@@ -34,15 +34,13 @@ def last_state(output: Path) -> dict | None:
 
 
 def records(output: Path) -> list[tuple[str, dict]]:
-    found = []
+    messages = []
     for line in output.read_text().splitlines():
         try:
-            message = json.loads(line)
+            messages.append(json.loads(line))
         except ValueError:
             continue
-        if message.get("type") == "RECORD":
-            found.append((message["stream"], message["record"]))
-    return found
+    return vendor_records(messages)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -58,7 +56,7 @@ def test_killed_runs_resume_to_exactly_the_expected_rows(sandbox: Sandbox, tmp_p
     def table(found: list[tuple[str, dict]]) -> dict[tuple, dict]:
         return {(stream, json.dumps([r[k] for k in keys[stream]])): r for stream, r in found}
 
-    truth = table([(m["stream"], m["record"]) for m in expected.messages if m["type"] == "RECORD"])
+    truth = table(vendor_records(expected.messages))
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(config))
     rng = random.Random(seed)

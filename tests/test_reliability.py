@@ -12,7 +12,16 @@ from dataclasses import dataclass
 import pytest
 
 from cohorts_sandbox import Fault, Sandbox
-from tests.helpers import AF_TOKEN, APPLOVIN_KEY, TapRun, applovin_config, appsflyer_config, days_ago, run_tap
+from tests.helpers import (
+    AF_TOKEN,
+    APPLOVIN_KEY,
+    TapRun,
+    applovin_config,
+    appsflyer_config,
+    days_ago,
+    run_tap,
+    vendor_records,
+)
 from tests.test_adjust import TOKEN as ADJUST_TOKEN
 from tests.test_adjust import adjust_config
 from tests.test_branch import TOKEN as BRANCH_TOKEN
@@ -93,11 +102,9 @@ def keyed(run: TapRun) -> dict[str, dict[str, dict]]:
     """Records per stream, by primary key (as the warehouse would hold them after upsert)."""
     keys: dict[str, list[str]] = {m["stream"]: m["key_properties"] for m in run.messages if m["type"] == "SCHEMA"}
     tables: dict[str, dict[str, dict]] = {}
-    for message in run.messages:
-        if message["type"] == "RECORD":
-            record = message["record"]
-            key = json.dumps([record.get(k) for k in keys[message["stream"]]])
-            tables.setdefault(message["stream"], {})[key] = record
+    for stream, record in vendor_records(run.messages):
+        key = json.dumps([record.get(k) for k in keys[stream]])
+        tables.setdefault(stream, {})[key] = record
     return tables
 
 

@@ -45,6 +45,12 @@ class TapStream(Stream):
                 ", ".join(new),
             )
 
+    @property
+    def emit_activate_version_messages(self) -> bool:
+        """On unless the config turns it off (the SDK's default is off): a stream read whole (FULL_TABLE) tells the
+        loader which rows are current."""
+        return self.config.get("emit_activate_version_messages") is not False
+
     def get_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
         """`read_records`, where a failure ends this partition (for a child: this parent's part), not the run:
         it goes into the run's ledger (`core/failures.py`), and the run goes on."""

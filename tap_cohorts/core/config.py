@@ -54,6 +54,14 @@ def top_level_properties() -> list[th.Property]:
             "band b + 1 units; AppLovin: p + 1 days, within its 45-day window).",
         ),
         th.Property(
+            "emit_activate_version_messages",
+            th.BooleanType,
+            default=True,
+            description="Send ACTIVATE_VERSION with the streams read whole on every run (Braze's lists, details and "
+            "segment exports), so a loader that supports it (target-postgres, target-snowflake: `activate_version`) "
+            "marks the objects deleted at the vendor (`_sdc_deleted_at`).",
+        ),
+        th.Property(
             "fail_fast",
             th.BooleanType,
             default=False,

@@ -76,6 +76,15 @@ def dimension_key(dimensions: Mapping[str, Any]) -> str:
     return json.dumps(dimensions, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+# What every cohort record says about its sync (`core/sync_log.py`): when, in which partition, and whether the
+# vendor can still change its values.
+SYNC_COLUMNS = (
+    th.Property("is_final", th.BooleanType, description="The values will not change at the vendor any more."),
+    th.Property("synced_at", th.DateTimeType, description="When the run that synced the record started."),
+    th.Property("sync_partition", th.StringType, description="The partition the record was synced in, as JSON."),
+)
+
+
 def cohort_schema(
     *,
     keys: Iterable[th.Property],
@@ -95,6 +104,7 @@ def cohort_schema(
         *(th.Property(name, th.IntegerType) for name in integer_metrics),
         *(th.Property(name, th.NumberType) for name in number_metrics),
         *extra,
+        *SYNC_COLUMNS,
     ]
     return th.PropertiesList(*properties).to_dict()
 

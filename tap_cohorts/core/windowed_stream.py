@@ -21,6 +21,7 @@ from tap_cohorts.core.base_stream import TapStream
 from tap_cohorts.core.config import VendorRuntime
 from tap_cohorts.core.errors import RowCapReached, VendorError
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
+from tap_cohorts.core.sync_log import ALL_DATES, SyncLogStream, grain_changes, normalized_grain, partition_key
 from tap_cohorts.core.windows import Window, first_cohort_date, plan_windows, utc_today
 
 if TYPE_CHECKING:
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
 
 # The partition state's key for the day of its last whole run (next to the SDK's replication_key_value).
 LAST_RUN_KEY = "last_run_date"
+# The partition state's keys for the grain its rows were synced in, and the partition as its rows name it.
+GRAIN_KEY = "grain"
+PARTITION_KEY = "sync_partition"
 
 
 class WindowedStream(TapStream):
@@ -46,6 +50,9 @@ class WindowedStream(TapStream):
     # Maturing cohorts several days apart are asked in one window when the vendor's answer holds every period
     # of every cohort in it (fewer requests); False asks each run of consecutive dates on its own.
     merge_maturing: ClassVar[bool] = True
+    # The settings that decide which rows and columns the vendor returns (a property of the stream where it
+    # resolves a default, else the section's key). A change re-syncs the partition in the new grain.
+    grain_settings: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, tap: Tap, *, client: VendorClient, runtime: VendorRuntime, section: Mapping[str, Any]) -> None:
         self.client = client
@@ -54,7 +61,14 @@ class WindowedStream(TapStream):
         self.totals = WindowStats()
         self.records_emitted = 0
         self.windows_synced = 0
+        self.sync_log: SyncLogStream | None = getattr(tap, "sync_log", None)
+        self._finality: dict[tuple[str, int], bool] = {}
         super().__init__(tap, schema=self.build_schema())
+
+    @property
+    def tracks_units(self) -> bool:
+        """Cohort streams say which units each run asked again (`core/sync_log.py`) and whether values are final."""
+        return self.replication_key == "cohort_date"
 
     # What a vendor stream provides.
 
@@ -75,10 +89,43 @@ class WindowedStream(TapStream):
         """The windows of one partition's range."""
         return plan_windows(first, last, self.max_window_days, self.cut_dates(context, today))
 
+    def periods_asked(self, context: Mapping[str, Any] | None) -> Iterable[int]:
+        """The periods (days, bands, ...) the config asks for."""
+        return ()
+
+    def completion_age(self, period: int) -> int | None:
+        """Days after a cohort date at which `period` is complete under the vendor's rule (None: never, within
+        what the vendor serves)."""
+        return None
+
     def completion_ages(self, context: Mapping[str, Any] | None) -> Iterable[int]:
         """Days after a cohort date at which each requested period is complete. A cohort is asked again by the
         first run on or after each of them, however old it is by then (the lookback covers recent ones)."""
+        return [age for age in map(self.completion_age, self.periods_asked(context)) if age is not None]
+
+    def final_on(self, cohort_date: dt.date, period: int) -> dt.date | None:
+        """The first day on which a value synced is final: it will not change at the vendor again."""
+        age = self.completion_age(period)
+        return None if age is None else cohort_date + dt.timedelta(days=age)
+
+    def restatement_ranges(self, last_run: dt.date, today: dt.date) -> Iterable[tuple[dt.date, dt.date]]:
+        """Cohort dates whose vendor revision window closed after `last_run` (asked once more, then final)."""
         return ()
+
+    def grain(self) -> dict[str, Any]:
+        """The grain settings' values, as compared between runs."""
+        values = {}
+        for name in self.grain_settings:
+            resolved = isinstance(getattr(type(self), name, None), property)
+            values[name] = getattr(self, name) if resolved else self.section.get(name)
+        return normalized_grain(values)
+
+    def partition_scope(self) -> dict[str, Any]:
+        """What else, beyond the partition's context, tells this partition's rows from another account's."""
+        return {}
+
+    def sync_partition_key(self, context: Mapping[str, Any] | None) -> str:
+        return partition_key({**(context or {}), **self.partition_scope()})
 
     def cohort_span(self, day: dt.date) -> tuple[dt.date, dt.date]:
         """The first and last date of the cohort holding `day` (a week or month cohort is asked whole)."""
@@ -103,6 +150,8 @@ class WindowedStream(TapStream):
         bounds = self.runtime.bounds
         if bounds.start_date is None and oldest is None:
             bounds = replace(bounds, start_date=today - dt.timedelta(days=self.fallback_start_days))
+        if self.tracks_units:
+            self._check_grain(context, where)
         bookmark = self._bookmark(context)
         if bookmark is not None and bookmark > today:
             self.logger.warning(
@@ -164,6 +213,8 @@ class WindowedStream(TapStream):
                 start, end = self.cohort_span(day)
                 dates.update(start + dt.timedelta(days=n) for n in range((end - start).days + 1))
                 day += dt.timedelta(days=1)
+        for start, end in self.restatement_ranges(last_run, today):
+            dates.update(start + dt.timedelta(days=n) for n in range((end - start).days + 1))
         dates = {d for d in dates if d < before and (floor is None or d >= floor)}
         ranges: list[list[dt.date]] = []
         for day in sorted(dates):
@@ -190,8 +241,46 @@ class WindowedStream(TapStream):
             self.totals.job_wait,
         )
 
+    def _check_grain(self, context: Mapping[str, Any] | None, where: str) -> None:
+        """Remember the partition's grain; when it changed since the last run, say so and sync it all again, the
+        old grain's rows superseded (`core/sync_log.py`). A state without a grain (a first run, or a state written
+        before grains were kept) has nothing to compare."""
+        state = self.get_context_state(context)
+        grain, partition = self.grain(), self.sync_partition_key(context)
+        stored, stored_partition = state.get(GRAIN_KEY), state.get(PARTITION_KEY, partition)
+        if stored is not None and (stored != grain or stored_partition != partition):
+            changes = grain_changes(stored, grain)
+            if stored_partition != partition:
+                changes.append(f"partition: {stored_partition} -> {partition}")
+            self.logger.warning(
+                "%s: the settings that define this stream's grain changed since the last run (%s): syncing the "
+                "partition again from start_date in the new grain; the rows loaded in the old grain are superseded",
+                where,
+                "; ".join(changes),
+            )
+            for superseded in dict.fromkeys([stored_partition, partition]):
+                if self.sync_log is not None:
+                    self.sync_log.record_unit(
+                        self.name, superseded, *ALL_DATES, reason="grain_change", records=None, grain=grain
+                    )
+            for key in ("replication_key_value", LAST_RUN_KEY):
+                state.pop(key, None)
+        state[GRAIN_KEY] = grain
+        state[PARTITION_KEY] = partition
+
+    def _is_final(self, cohort_date: str, period: int, today: dt.date) -> bool:
+        known = self._finality.get((cohort_date, period))
+        if known is None:
+            final_on = self.final_on(dt.date.fromisoformat(cohort_date), period)
+            known = self._finality[(cohort_date, period)] = final_on is not None and final_on <= today
+        return known
+
     def _sync_window(self, context: Mapping[str, Any] | None, window: Window) -> Generator[dict, None, None]:
         pending = [window]
+        units = self.tracks_units
+        partition = self.sync_partition_key(context) if units else ""
+        synced_at = self.sync_log.synced_at if self.sync_log is not None else None
+        today = utc_today()
         while pending:
             current = pending.pop(0)
             label = RequestLabel(self.name, context, current)
@@ -201,6 +290,10 @@ class WindowedStream(TapStream):
             try:
                 for record in self.fetch_window(context, current, label, stats):
                     emitted += 1
+                    if units:
+                        record["synced_at"] = synced_at
+                        record["sync_partition"] = partition
+                        record["is_final"] = self._is_final(record["cohort_date"], record["period"], today)
                     yield record
             except RowCapReached as cap:
                 self.totals.add(stats)
@@ -225,6 +318,16 @@ class WindowedStream(TapStream):
             self.totals.add(stats)
             self.records_emitted += emitted
             self.windows_synced += 1
+            if units and self.sync_log is not None:
+                self.sync_log.record_unit(
+                    self.name,
+                    partition,
+                    current.start,
+                    current.end,
+                    reason="window",
+                    records=emitted,
+                    grain=self.grain(),
+                )
             self._advance_bookmark(context, current.end)
             self.logger.info(
                 "%s: %d records, %d requests, %.1fs waiting on rate limits, %.1fs waiting on jobs, %.1fs in all",

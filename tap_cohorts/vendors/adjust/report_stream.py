@@ -39,6 +39,15 @@ class AdjustReportCohortsStream(WindowedStream):
     name = "adjust_report_cohorts"
     primary_keys = ["app_token", "cohort_date", "dimension_key", "period"]
     max_window_days = settings.REPORT_MAX_WINDOW_DAYS
+    grain_settings = (
+        "dimensions",
+        "metrics",
+        "cohort_metrics",
+        "days",
+        "mature_only",
+        "currency",
+        *PASSED_THROUGH,
+    )
 
     @property
     def partitions(self) -> list[dict]:
@@ -76,9 +85,12 @@ class AdjustReportCohortsStream(WindowedStream):
             number_metrics=[m for m in columns if m not in settings.REPORT_INTEGER_METRICS],
         )
 
-    def completion_ages(self, context: Mapping[str, Any] | None) -> Iterable[int]:
+    def periods_asked(self, context: Mapping[str, Any] | None) -> Iterable[int]:
+        return self.days
+
+    def completion_age(self, period: int) -> int:
         """Day N of a cohort is complete once N + 1 whole days have passed."""
-        return [day + 1 for day in self.days]
+        return period + 1
 
     def request_params(self, context: Mapping[str, Any], window: Window) -> dict[str, Any]:
         metrics = [*self.metrics, *(f"{m}_d{day}" for m in self.cohort_metrics for day in self.days)]

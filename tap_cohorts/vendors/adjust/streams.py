@@ -63,6 +63,21 @@ class AdjustCohortStream(WindowedStream):
     max_window_days = settings.MAX_WINDOW_DAYS
     key_columns: ClassVar[tuple[str, ...]] = ("app_token",)
     multi_app: ClassVar[bool] = False
+    grain_settings = (
+        "kpis",
+        "cohort_period",
+        "grouping_levels",
+        "max_period",
+        "attribution_type",
+        "utc_offset",
+        "sandbox",
+        "reattributed",
+        "events",
+        "countries",
+        "os_names",
+        "device_types",
+        "tracker_filter",
+    )
 
     @property
     def kpis(self) -> list[str]:
@@ -113,15 +128,22 @@ class AdjustCohortStream(WindowedStream):
             start = end
         return windows
 
-    def completion_ages(self, context: Mapping[str, Any] | None) -> Iterable[int]:
-        """Period p of a cohort is complete when p + 1 periods have passed since its last install day (a week
-        cohort's start + 6, a month's start + 30 at the longest)."""
+    @property
+    def max_period(self) -> int:
         last = settings.DEFAULT_MAX_PERIOD[self.cohort_period]
         configured = self.section.get("max_period")
         if configured is not None and self.cohort_period == (self.section.get("cohort_period") or "day"):
             last = int(configured)  # max_period is in the configured cohort_period's units
+        return last
+
+    def periods_asked(self, context: Mapping[str, Any] | None) -> Iterable[int]:
+        return range(self.max_period + 1)
+
+    def completion_age(self, period: int) -> int:
+        """Period p of a cohort is complete when p + 1 periods have passed since its last install day (a week
+        cohort's start + 6, a month's start + 30 at the longest)."""
         days, spread = {"day": (1, 0), "week": (7, 6), "month": (31, 30)}[self.cohort_period]
-        return [days * (period + 1) + spread for period in range(last + 1)]
+        return days * (period + 1) + spread
 
     def cohort_span(self, day: dt.date) -> tuple[dt.date, dt.date]:
         start = period_start(day, self.cohort_period)

@@ -77,6 +77,7 @@ class AppLovinCohortStream(WindowedStream):
     max_window_days = settings.MAX_WINDOW_DAYS
     history_days = settings.HISTORY_DAYS
     primary_keys = ["cohort_date", "dimension_key", "period"]
+    grain_settings = ("dimensions", "periods", "filters")
 
     def __init__(
         self,
@@ -100,10 +101,14 @@ class AppLovinCohortStream(WindowedStream):
         wanted = self.section.get("periods")
         return [p for p in self.report.periods if wanted is None or p in wanted]
 
-    def completion_ages(self, context: Mapping[str, Any] | None) -> Iterable[int]:
+    def periods_asked(self, context: Mapping[str, Any] | None) -> Iterable[int]:
+        return self.periods
+
+    def completion_age(self, period: int) -> int | None:
         """Values "within p days" are final once p + 1 days have passed; cohorts older than the 45-day request
-        window cannot be asked, so periods past day 44 are never final here (the README says which)."""
-        return [period + 1 for period in self.periods]
+        window cannot be asked, so a period complete only past that age is never final here."""
+        age = period + 1
+        return age if age <= settings.HISTORY_DAYS else None
 
     def build_schema(self) -> dict:
         return cohort_schema(

@@ -49,6 +49,13 @@ SECTION = th.Property(
         th.Property("preferred_currency", th.BooleanType, description="Revenue in the app's currency, not USD."),
         th.Property("preferred_timezone", th.BooleanType, description="Dates in the app's time zone, not UTC."),
         th.Property("filters", th.ObjectType(additional_properties=True), description="Passed through as `filters`."),
+        th.Property(
+            "fraud_window",
+            th.BooleanType,
+            default=True,
+            description="Treat cohorts as provisional (`is_final` false) until Protect360's post-attribution fraud "
+            "window of their install month closes (the 7th of the next month), and sync them once more then.",
+        ),
         *vendor_properties(base_url=settings.BASE_URL, rate_limits=settings.RATE_LIMITS),
     ),
     description="AppsFlyer Cohort API. Absent: no AppsFlyer streams.",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from tap_cohorts.core.http import RateLimit
 
 BASE_URL = "https://hq1.appsflyer.com"
@@ -16,6 +18,22 @@ HISTORY_DAYS = 720
 # Partial days (`partial_data`) are not final for 48 hours: AppsFlyer's "Cohort API - enhanced data freshness"
 # says cost is pulled about every four hours and may be incomplete at the end of the day.
 FINAL_AFTER_DAYS = 2
+# Protect360's post-attribution fraud: "The current month (by install date) post-attribution report continues to
+# be updated until the seventh day of the following month" ("Protect360 raw data reports"). Installs found
+# fraudulent leave their media source's cohorts until then, so a cohort is final from the 8th of the next month.
+FRAUD_WINDOW_LAST_DAY = 7
+
+
+def month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def fraud_window_closes(cohort_date: dt.date) -> dt.date:
+    """The first day after the fraud window of the cohort's install month."""
+    next_month = month_start(month_start(cohort_date) + dt.timedelta(days=32))
+    return next_month.replace(day=FRAUD_WINDOW_LAST_DAY + 1)
+
+
 # "Queries return up to 30,000 rows".
 ROW_CAP = 30_000
 

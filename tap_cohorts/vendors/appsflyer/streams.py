@@ -48,6 +48,17 @@ class AppsFlyerCohortsStream(WindowedStream):
     history_days = settings.HISTORY_DAYS
     # A window returns the periods complete for its last date only (see cut_dates): no merging across dates.
     merge_maturing = False
+    grain_settings = (
+        "groupings",
+        "periods",
+        "aggregation_type",
+        "per_user",
+        "min_cohort_size",
+        "partial_data",
+        "preferred_currency",
+        "preferred_timezone",
+        "filters",
+    )
 
     @property
     def groupings(self) -> list[str]:
@@ -88,9 +99,37 @@ class AppsFlyerCohortsStream(WindowedStream):
         """Without partial_data the API returns complete days only, so today's cohort has nothing yet."""
         return today if self.section.get("partial_data") else today - dt.timedelta(days=1)
 
-    def completion_ages(self, context: Mapping[str, Any] | None) -> Iterable[int]:
-        """Day p of a cohort is complete once p + 1 whole days have passed (the complete-day rule)."""
-        return [period + 1 for period in self.periods]
+    def periods_asked(self, context: Mapping[str, Any] | None) -> Iterable[int]:
+        return self.periods
+
+    def completion_age(self, period: int) -> int:
+        """Day p of a cohort is complete once p + 1 whole days have passed (the complete-day rule); with
+        partial_data, the newest days are not final for 2 days (cost arrives every few hours)."""
+        if self.section.get("partial_data"):
+            return max(period + 1, settings.FINAL_AFTER_DAYS)
+        return period + 1
+
+    @property
+    def waits_for_fraud_window(self) -> bool:
+        return self.section.get("fraud_window", True) is not False
+
+    def final_on(self, cohort_date: dt.date, period: int) -> dt.date:
+        """Complete, and (by default) past the post-attribution fraud window of the install month."""
+        complete = cohort_date + dt.timedelta(days=self.completion_age(period))
+        return max(complete, settings.fraud_window_closes(cohort_date)) if self.waits_for_fraud_window else complete
+
+    def restatement_ranges(self, last_run: dt.date, today: dt.date) -> Iterable[tuple[dt.date, dt.date]]:
+        """The install months whose fraud window closed since the last run: their cohorts once more, now final."""
+        if not self.waits_for_fraud_window:
+            return []
+        ranges = []
+        month = settings.month_start(last_run - dt.timedelta(days=62))
+        while month <= today:
+            closes = settings.fraud_window_closes(month)
+            if last_run < closes <= today:
+                ranges.append((month, settings.month_start(closes) - dt.timedelta(days=1)))
+            month = settings.month_start(month + dt.timedelta(days=32))
+        return ranges
 
     def cut_dates(self, context: Mapping[str, Any] | None, today: dt.date) -> Iterable[dt.date]:
         """AppsFlyer counts complete cohort days from `to`: a window ending on date e returns periods up to

@@ -49,6 +49,16 @@ class BranchCohortStream(WindowedStream):
     primary_keys = ["measure", "metric", "cohort_date", "dimension_key", "period"]
     max_window_days = settings.MAX_WINDOW_DAYS
     history_days = settings.HISTORY_DAYS
+    grain_settings = (
+        "dimensions",
+        "measures",
+        "period_unit",
+        "band_count",
+        "cumulative",
+        "per_user",
+        "filters",
+        "enable_install_recalculation",
+    )
 
     def __init__(
         self,
@@ -95,12 +105,24 @@ class BranchCohortStream(WindowedStream):
             return {"app_id": str(self.section["app_id"])}
         return {"organization_id": str(self.section["organization_id"])}
 
-    def completion_ages(self, context: Mapping[str, Any] | None) -> Iterable[int]:
+    def periods_asked(self, context: Mapping[str, Any] | None) -> Iterable[int]:
+        return range(self.band_count)
+
+    def completion_age(self, period: int) -> int:
         """Band b covers days [b, b + 1) of its granularity after install: complete (b + 1) units later (a month
         counted as 31 days, so never early)."""
-        bands = int(self.section.get("granularity_band_count") or settings.DEFAULT_BAND_COUNT)
-        unit = settings.GRANULARITY_DAYS[self.period_unit]
-        return [(band + 1) * unit for band in range(bands)]
+        return (period + 1) * settings.GRANULARITY_DAYS[self.period_unit]
+
+    @property
+    def band_count(self) -> int:
+        return int(self.section.get("granularity_band_count") or settings.DEFAULT_BAND_COUNT)
+
+    @property
+    def measures(self) -> list[str]:
+        return [str(m) for m in self.section["measures"]]
+
+    def partition_scope(self) -> dict[str, Any]:
+        return self.scope
 
     def build_schema(self) -> dict:
         return cohort_schema(
@@ -125,7 +147,7 @@ class BranchCohortStream(WindowedStream):
             "dimensions": [*self.dimensions, self.date_dimension],
             "measures": measures,
             "granularity": self.period_unit,
-            "granularity_band_count": int(self.section.get("granularity_band_count") or settings.DEFAULT_BAND_COUNT),
+            "granularity_band_count": self.band_count,
             "cumulative": bool(self.section.get("cumulative", False)),
             "per_user": bool(self.section.get("per_user", False)),
         }
@@ -143,7 +165,7 @@ class BranchCohortStream(WindowedStream):
     def fetch_window(
         self, context: Mapping[str, Any] | None, window: Window, label: RequestLabel, stats: WindowStats
     ) -> Iterator[dict]:
-        measures = [str(m) for m in self.section["measures"]]
+        measures = self.measures
         results: list[IO[bytes]] = []
         try:
             for start in range(0, len(measures), settings.MEASURES_PER_JOB):

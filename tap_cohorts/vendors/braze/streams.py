@@ -8,6 +8,7 @@ import io
 import json
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
+from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any, ClassVar, cast
 
 from singer_sdk import typing as th
@@ -20,6 +21,7 @@ from tap_cohorts.core.errors import MalformedBody, VendorError
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
 from tap_cohorts.core.jobs import JobTimeout, PollSchedule, wait_for_job
 from tap_cohorts.core.parsing import bounded_lines, read_json, spool_body
+from tap_cohorts.core.sync_log import ALL_DATES, SyncLogStream
 from tap_cohorts.core.windowed_stream import WindowedStream
 from tap_cohorts.core.windows import Window, plan_windows
 from tap_cohorts.vendors.braze import settings
@@ -42,6 +44,8 @@ JSON_TYPES: dict[str, Any] = {
 # Every Braze record has this column: the fields Braze sent that the schema does not declare, as sent (null when
 # there are none), so a field Braze adds is never dropped; the log names each one once per stream.
 EXTRA_PROPERTIES = "extra_properties"
+# The fields of a list record that are the tap's, not Braze's.
+OWN_FIELDS = (EXTRA_PROPERTIES, "synced_at")
 
 
 def properties(pairs: Iterable[tuple[str, str]]) -> list[th.Property]:
@@ -113,11 +117,17 @@ class BrazeListStream(BrazeStream):
             *properties(self.endpoint.properties),
             *([th.Property("position", th.IntegerType)] if self.endpoint.names_only else []),
             extra_properties(),
+            th.Property("synced_at", th.DateTimeType, description="When the run that listed the object started."),
         ).to_dict()
+
+    @cached_property
+    def sync_log(self) -> SyncLogStream | None:
+        return getattr(self._tap, "sync_log", None)
 
     def read_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
         label = RequestLabel(self.name)
         stats = WindowStats()
+        synced_at = self.sync_log.synced_at if self.sync_log is not None else None
         page = 0
         previous: list | None = None
         while True:
@@ -144,11 +154,16 @@ class BrazeListStream(BrazeStream):
                 )
             previous = items
             for index, item in enumerate(items, start=page * self.endpoint.page_size):
-                yield {"name": item, "position": index} if self.endpoint.names_only else self.project(item)
+                record = {"name": item, "position": index} if self.endpoint.names_only else self.project(item)
+                record["synced_at"] = synced_at
+                yield record
             if len(items) < self.endpoint.page_size:
                 break
             page += 1
         self.logger.info("%s: %d pages, %d requests", self.name, page + 1, stats.requests)
+        if self.sync_log is not None:  # the whole list was read: an object not in it was deleted at Braze
+            listed = page * self.endpoint.page_size + len(items)
+            self.sync_log.record_unit(self.name, "{}", *ALL_DATES, reason="list", records=listed, grain={})
 
     def project(self, item: Any) -> dict:
         """The item's schema fields, and the fields Braze adds in `extra_properties`. The JSON types are Braze's
@@ -156,9 +171,10 @@ class BrazeListStream(BrazeStream):
         if not isinstance(item, dict):
             raise VendorError(f"braze: stream {self.name}: a list item is not an object: {str(item)[:200]}")
         fields = self.schema["properties"]
-        if len(item) == len(fields) - 1 and all(key in fields for key in item):
+        if len(item) == len(fields) - len(OWN_FIELDS) and all(key in fields for key in item):
             return item  # exactly the declared fields: the common case, at no cost
-        return keep_extras(self, {name: item.get(name) for name in fields if name != EXTRA_PROPERTIES} | item, fields)
+        vendor_fields = {name: item.get(name) for name in fields if name not in OWN_FIELDS}
+        return keep_extras(self, vendor_fields | item, fields)
 
     def get_child_context(self, record: dict, context: Mapping[str, Any] | None) -> dict:
         key = record["name"] if self.endpoint.names_only else record["id"]
