@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from cohorts_sandbox.adjust_reports import PATH as REPORT_PATH
 from cohorts_sandbox.adjust_reports import ReportService
 from cohorts_sandbox.server import Request, Response, SandboxConfig
-from cohorts_sandbox.synth import revised, unit
+from cohorts_sandbox.synth import restated, revised, unit
 
 APPS = {
     "abc123def4": {"name": "Puzzle Quest", "currency": "EUR"},
@@ -156,9 +156,12 @@ class AdjustSimulator:
             field, values = LEVEL_VALUES[level]
             items = [{field: v, **self.children(query, rest, {**identity, level: v})} for v in values]
         elif level in DATE_LEVELS:
+            # A restatement removes a cohort of a grouping from the answer (the tree has no place for a rename).
+            grouping = {k: str(v) for k, v in identity.items() if k != "app"}
             items = [
                 {"date": start.isoformat(), **self.children(query, rest, {**identity, "date": start})}
                 for start in self.cohort_dates(query)
+                if restated(grouping, self.config.restatement, identity.get("app"), start.isoformat()) is not None
             ]
             level = "dates"
         elif level == "periods":

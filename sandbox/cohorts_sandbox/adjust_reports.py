@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 from cohorts_sandbox.server import Request, Response, SandboxConfig
-from cohorts_sandbox.synth import revised, unit
+from cohorts_sandbox.synth import restated, revised, unit
 
 PATH = "/reports-service/report"
 APPS = {"abc123def4": "Puzzle Quest", "3fdwnag4ec": "Idle Farm"}
@@ -107,13 +107,16 @@ class ReportService:
         split = [name for name in dimensions if name in DIMENSION_VALUES]
         days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
         combos = list(itertools.product(*(DIMENSION_VALUES[name] for name in split)))
-        return [
-            Cohort(app, day, tuple(zip(split, combo)))
-            for app in apps
-            for day in days
-            if day <= self.config.current_date()
-            for combo in combos
-        ]
+        cohorts = []
+        for app in apps:
+            for day in days:
+                if day > self.config.current_date():
+                    continue
+                for combo in combos:
+                    shown = restated(dict(zip(split, combo)), self.config.restatement, app, day.isoformat())
+                    if shown is not None:
+                        cohorts.append(Cohort(app, day, tuple((name, shown[name]) for name in split)))
+        return cohorts
 
     def dimension_value(self, cohort: Cohort, name: str, iso: bool) -> str:
         if name == "day":

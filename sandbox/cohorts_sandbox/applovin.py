@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 
 from cohorts_sandbox.server import Request, Response, SandboxConfig
-from cohorts_sandbox.synth import fmt, revised, unit
+from cohorts_sandbox.synth import fmt, restated, revised, unit
 
 SHORT_PERIODS = (0, 1, 2, 3, 4, 5, 6, 7, 10, 14, 18, 21, 24, 27, 30, 45)
 LONG_PERIODS = (*SHORT_PERIODS, 60, 75, 90)
@@ -122,7 +122,10 @@ class AppLovinSimulator:
                     cell = dict(zip(DIMENSIONS, (*app, country)))
                     if any(cell.get(k) != v for k, v in filters.items() if k in DIMENSIONS):
                         continue
-                    key = (date.isoformat(), *(cell[d] for d in dimensions))
+                    shown = restated(cell, self.config.restatement, "applovin", date.isoformat())
+                    if shown is None:
+                        continue
+                    key = (date.isoformat(), *(shown[d] for d in dimensions))
                     for name, value in self.base(path, date, cell, periods, self.config.revision).items():
                         groups[key][name] += value
                     for name, value in self.base(path, date, cell, periods, 0).items():

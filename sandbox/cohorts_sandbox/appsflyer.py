@@ -12,10 +12,10 @@ import datetime as dt
 import io
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cohorts_sandbox.server import Request, Response, SandboxConfig
-from cohorts_sandbox.synth import fmt, revised, unit
+from cohorts_sandbox.synth import fmt, restated, revised, unit
 
 GROUPINGS = (
     "af_ad", "af_ad_id", "c", "af_c_id", "af_channel", "pid", "af_sub1", "af_keywords", "af_prt",
@@ -177,9 +177,11 @@ class AppsFlyerSimulator:
         date = query.start
         while date <= query.end:
             for combo in combos:
-                row = self.cohort(query, date, dict(zip(dimensions, combo)), periods, functions)
+                reported = dict(zip(dimensions, combo))
+                shown = restated(reported, self.config.restatement, self.config.seed, query.app_id, date.isoformat())
+                row = None if shown is None else self.cohort(query, date, reported, periods, functions)
                 if row is not None:
-                    yield row
+                    yield replace(row, dimensions=shown)
             date += dt.timedelta(days=1)
 
     def cohort(

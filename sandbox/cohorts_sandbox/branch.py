@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from cohorts_sandbox.braze import BrazeSimulator
 from cohorts_sandbox.server import Request, Response, SandboxConfig
-from cohorts_sandbox.synth import revised, unit
+from cohorts_sandbox.synth import restated, revised, unit
 
 PREFIXES = {"install_cohort": "install_activity_", "reengagement_cohort": "reengagement_activity_"}
 DATE_DIMENSION = "timezone_adjusted_day"
@@ -209,6 +209,9 @@ class BranchSimulator:
             bands = [b for b in range(query.band_count) if b * step < age]
             for combo in combos:
                 dimensions = dict(zip(others, combo))
+                shown = restated(dimensions, self.config.restatement, self.config.seed, "branch", date.isoformat())
+                if shown is None:
+                    continue
                 seed: tuple = (self.config.seed, query.data_source, date.isoformat(), sorted(dimensions.items()))
                 if query.app_id:
                     seed = (*seed, query.app_id)
@@ -244,7 +247,7 @@ class BranchSimulator:
                             "per_user": query.per_user,
                             "cumulative": query.cumulative,
                             "data": data,
-                            **{self.config.branch_answer_names.get(k, k): v for k, v in dimensions.items()},
+                            **{self.config.branch_answer_names.get(k, k): v for k, v in shown.items()},
                             date_dimension: date.isoformat(),
                         }
             date += dt.timedelta(days=1)

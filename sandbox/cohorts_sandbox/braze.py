@@ -352,6 +352,8 @@ class BrazeSimulator:
             field, size = LIST_PATHS[path]
             page = int(request.param("page") or 0)
             items = self.items(field, include_archived=request.param("include_archived") == "true")
+            if self.config.braze_deleted:
+                items = [i for i in items if (i if isinstance(i, str) else i["id"]) not in self.config.braze_deleted]
             return Response.json_body(200, {"message": "success", field: items[page * size : (page + 1) * size]})
         if path in DETAIL_PATHS:
             identifier = request.param(DETAIL_PATHS[path])

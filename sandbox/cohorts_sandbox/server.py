@@ -27,6 +27,8 @@ class SandboxConfig:
     time_scale: float = 1.0
     # Cohort values change with the revision, as maturing cohorts do between two daily runs.
     revision: int = 0
+    # Above 0, cohort rows vanish or move to renamed keys, as vendors restate the past (synth.restated).
+    restatement: int = 0
     today: dt.date | None = None
     appsflyer_token: str = "af-sandbox-token"
     appsflyer_apps: tuple[str, ...] = ("com.example.puzzle", "id1234567890")
@@ -50,6 +52,8 @@ class SandboxConfig:
     # Endpoints Braze limits apart (budget -> windows; see BrazeSimulator.BUDGETS), each its own budget.
     braze_budget_rate_limits: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     braze_canvases: int = 8
+    # Objects deleted in Braze (segment, campaign, canvas, card ids; event and product names): no list holds them.
+    braze_deleted: set[str] = field(default_factory=set)
     # 200 segments and 250 events are exactly full last pages (100 and 250 a page).
     braze_segments: int = 200
     braze_campaigns: int = 30
@@ -399,8 +403,12 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 sandbox.reset()
                 return Response.json_body(200, {"ok": True})
             if path == "/revision" and self.command == "POST":
-                sandbox.config.revision = int(json.loads(body)["revision"])
-                return Response.json_body(200, {"revision": sandbox.config.revision})
+                sent = json.loads(body)
+                sandbox.config.revision = int(sent["revision"])
+                sandbox.config.restatement = int(sent.get("restatement", sandbox.config.restatement))
+                return Response.json_body(
+                    200, {"revision": sandbox.config.revision, "restatement": sandbox.config.restatement}
+                )
             return Response.json_body(404, {"error": f"no control endpoint {path}"})
 
         def _send(self, response: Response, truncate: bool = False) -> None:

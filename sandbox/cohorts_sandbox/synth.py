@@ -20,6 +20,24 @@ def fmt(value: float | int | None, digits: int = 4) -> str:
     return repr(round(value, digits))
 
 
+def restated(dimensions: dict[str, str], restatement: int, *seed: object) -> dict[str, str] | None:
+    """A cohort row's dimensions as the vendor reports them after `restatement` (0: as first reported).
+
+    Vendors revise the past in ways that make keys disappear: about one row in six is no longer reported (its
+    installs rejected as fraud, re-attributed elsewhere: None), and one in six moves to a renamed value of its
+    first dimension (a media source or campaign renamed: the same values under a new key). Each restatement
+    draws anew, so keys come and go between two runs."""
+    if restatement <= 0:
+        return dimensions
+    draw = unit(*seed, sorted(dimensions.items()), "restatement", restatement)
+    if draw < 1 / 6:
+        return None
+    if draw < 2 / 6 and dimensions:
+        name = min(dimensions)
+        return {**dimensions, name: f"{dimensions[name]} (restated {restatement})"}
+    return dimensions
+
+
 def revised(value: float, revision: int, step: float = 1.0) -> float:
     """`value` as of `revision` (cohorts maturing between runs): 10% more and at least `step` more per revision,
     so every value changes, however small (an integer count of 0 or 5 too), and no rounding hides the change.

@@ -24,6 +24,22 @@
   {%- if name in columns -%}cast({{ adapter.quote(name) }} as {{ cohorts_number() }}){%- else -%}cast(null as {{ cohorts_number() }}){%- endif -%}
 {% endmacro %}
 
+{# The rows the vendor still returns: where the loader keeps `_sdc_deleted_at`, the ones not marked superseded or
+   deleted (macros/supersede.sql); a loader without it has had them deleted. #}
+{% macro current_rows(columns) %}
+  {%- if '_sdc_deleted_at' in columns -%}_sdc_deleted_at is null{%- else -%}1 = 1{%- endif -%}
+{% endmacro %}
+
+{# The tap's is_final as 1 / 0 (null: loaded before the tap said), so min() over rows is "all of them final". #}
+{% macro final_flag(columns) %}
+  {%- if 'is_final' in columns -%}case when is_final then 1 when not is_final then 0 end{%- else -%}cast(null as {{ dbt.type_int() }}){%- endif -%}
+{% endmacro %}
+
+{# A min() of final flags back as a boolean. #}
+{% macro flag_to_final(flag) %}
+  case when {{ flag }} = 1 then true when {{ flag }} = 0 then false end
+{% endmacro %}
+
 {# The unified columns, all null, for a vendor whose table is absent: the model builds empty. #}
 {% macro empty_cohort_rows() %}
 select
@@ -41,7 +57,8 @@ select
   cast(null as {{ cohorts_number() }}) as revenue,
   cast(null as {{ cohorts_number() }}) as revenue_cumulative,
   cast(null as {{ cohorts_number() }}) as cost,
-  cast(null as {{ dbt.type_string() }}) as currency
+  cast(null as {{ dbt.type_string() }}) as currency,
+  cast(null as boolean) as is_final
 where 1 = 0
 {% endmacro %}
 

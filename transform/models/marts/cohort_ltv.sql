@@ -5,6 +5,7 @@ select
   cohort_size,
   revenue_cumulative,
   revenue_cumulative / nullif(cohort_size, 0) as ltv,
-  currency
+  currency,
+  is_final
 from {{ ref('cohort_metrics') }}
 where period_unit = 'day' and revenue_cumulative is not null

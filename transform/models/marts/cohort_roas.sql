@@ -19,7 +19,8 @@ attribution as (
     sum(m.revenue_cumulative) as vendor_revenue,
     count(*) as source_rows,
     count(m.revenue_cumulative) as source_rows_with_revenue,
-    max(m.currency) as currency
+    max(m.currency) as currency,
+    min(case when m.is_final then 1 when not m.is_final then 0 end) as final_flag
   from {{ ref('cohort_metrics') }} m
   join apps
     on (m.vendor = 'appsflyer' and m.app_id = apps.appsflyer)
@@ -29,7 +30,8 @@ attribution as (
   group by m.vendor, apps.app, m.cohort_date, m.country, m.period
 ),
 ad_revenue as (
-  select apps.app, s.cohort_date, s.country, s.period, sum(s.ad_revenue_cumulative) as ad_revenue
+  select apps.app, s.cohort_date, s.country, s.period, sum(s.ad_revenue_cumulative) as ad_revenue,
+    min(case when s.is_final then 1 when not s.is_final then 0 end) as final_flag
   from {{ ref('stg_applovin_cohorts') }} s
   join apps on s.app_id = apps.applovin
   group by apps.app, s.cohort_date, s.country, s.period
@@ -43,7 +45,9 @@ select
   a.vendor_revenue + coalesce(r.ad_revenue, 0) as revenue,
   case when a.cost > 0 and a.source_rows_with_revenue = a.source_rows
     then (a.vendor_revenue + coalesce(r.ad_revenue, 0)) / a.cost end as roas,
-  a.currency
+  a.currency,
+  -- Final only when every value it adds up is.
+  case when a.final_flag = 0 or r.final_flag = 0 then false when a.final_flag = 1 then true end as is_final
 from attribution a
 left join ad_revenue r
   on r.app = a.app and r.cohort_date = a.cohort_date and r.country = a.country and r.period = a.period

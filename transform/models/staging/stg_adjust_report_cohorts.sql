@@ -20,8 +20,10 @@ with source_rows as (
     {{ number_column(cols, 'sessions') }} as sessions,
     {{ number_column(cols, 'revenue_total') }} as revenue_total,
     {{ number_column(cols, 'network_cost') }} as cost,
-    cast(currency as {{ dbt.type_string() }}) as currency
+    cast(currency as {{ dbt.type_string() }}) as currency,
+    {{ final_flag(cols) }} as final_flag
   from {{ relation }}
+  where {{ current_rows(cols) }}
 ),
 grain as (
   select
@@ -32,7 +34,8 @@ grain as (
       as retention_rate,
     sum(sessions) as sessions,
     sum(revenue_total) as revenue_cumulative,
-    sum(cost) as cost
+    sum(cost) as cost,
+    min(final_flag) as final_flag
   from source_rows
   group by app_id, cohort_date, country, source, period, currency
 )
@@ -42,6 +45,7 @@ select
   cast('day' as {{ dbt.type_string() }}) as period_unit,
   cohort_size, active_users, retention_rate, sessions,
   {{ revenue_from_cumulative('revenue_cumulative', 'app_id, cohort_date, country, source') }} as revenue,
-  revenue_cumulative, cost, currency
+  revenue_cumulative, cost, currency,
+  {{ flag_to_final('final_flag') }} as is_final
 from grain
 {% endif %}

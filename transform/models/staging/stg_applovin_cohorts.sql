@@ -19,8 +19,10 @@ revenue_rows as (
     cast(period as {{ dbt.type_int() }}) as period,
     sum({{ number_column(revenue_cols, 'installs') }}) as installs,
     sum({{ number_column(revenue_cols, 'pub_revenue') }}) as revenue_cumulative,
-    sum({{ number_column(revenue_cols, 'ads_pub_revenue') }}) as ad_revenue_cumulative
+    sum({{ number_column(revenue_cols, 'ads_pub_revenue') }}) as ad_revenue_cumulative,
+    min({{ final_flag(revenue_cols) }}) as final_flag
   from {{ revenue }}
+  where {{ current_rows(revenue_cols) }}
   group by 1, 2, 3, 4
 ),
 {% endif %}
@@ -35,8 +37,10 @@ session_rows as (
     sum({{ number_column(session_cols, 'user_count') }}) as active_users,
     sum({{ number_column(session_cols, 'session_count') }}) as sessions,
     sum({{ number_column(session_cols, 'retention') }} * {{ number_column(session_cols, 'installs') }})
-      / nullif(sum({{ number_column(session_cols, 'installs') }}), 0) as retention_rate
+      / nullif(sum({{ number_column(session_cols, 'installs') }}), 0) as retention_rate,
+    min({{ final_flag(session_cols) }}) as final_flag
   from {{ sessions }}
+  where {{ current_rows(session_cols) }}
   group by 1, 2, 3, 4
 ),
 {% endif %}
@@ -48,7 +52,9 @@ joined as (
     coalesce(r.country, s.country) as country,
     coalesce(r.period, s.period) as period,
     coalesce(r.installs, s.installs) as cohort_size,
-    s.active_users, s.retention_rate, s.sessions, r.revenue_cumulative, r.ad_revenue_cumulative
+    s.active_users, s.retention_rate, s.sessions, r.revenue_cumulative, r.ad_revenue_cumulative,
+    case when r.final_flag = 0 or s.final_flag = 0 then 0 when r.final_flag = 1 or s.final_flag = 1 then 1 end
+      as final_flag
   from revenue_rows r
   full outer join session_rows s
     on r.app_id = s.app_id and r.cohort_date = s.cohort_date and r.country = s.country and r.period = s.period
@@ -57,12 +63,12 @@ joined as (
     cast(null as {{ cohorts_number() }}) as active_users,
     cast(null as {{ cohorts_number() }}) as retention_rate,
     cast(null as {{ cohorts_number() }}) as sessions,
-    revenue_cumulative, ad_revenue_cumulative
+    revenue_cumulative, ad_revenue_cumulative, final_flag
   from revenue_rows
   {% else %}
     app_id, cohort_date, country, period, installs as cohort_size, active_users, retention_rate, sessions,
     cast(null as {{ cohorts_number() }}) as revenue_cumulative,
-    cast(null as {{ cohorts_number() }}) as ad_revenue_cumulative
+    cast(null as {{ cohorts_number() }}) as ad_revenue_cumulative, final_flag
   from session_rows
   {% endif %}
 )
@@ -77,6 +83,7 @@ select
   revenue_cumulative,
   cast(null as {{ cohorts_number() }}) as cost,
   cast('USD' as {{ dbt.type_string() }}) as currency,
+  {{ flag_to_final('final_flag') }} as is_final,
   ad_revenue_cumulative
 from joined
 {% endif %}

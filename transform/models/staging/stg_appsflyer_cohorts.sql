@@ -20,9 +20,10 @@ with source_rows as (
     {{ number_column(cols, 'count') }} as total,
     {{ number_column(cols, 'sum') }} as amount,
     {{ number_column(cols, 'unique_users') }} as uniques,
-    {{ number_column(cols, 'rate') }} as rate
+    {{ number_column(cols, 'rate') }} as rate,
+    {{ final_flag(cols) }} as final_flag
   from {{ relation }}
-  where cohort_type = '{{ var("appsflyer_cohort_type") }}'
+  where cohort_type = '{{ var("appsflyer_cohort_type") }}' and {{ current_rows(cols) }}
 ),
 per_kpi as (
   select
@@ -32,7 +33,8 @@ per_kpi as (
     sum(total) as total,
     sum(amount) as amount,
     sum(uniques) as uniques,
-    sum(rate * users) / nullif(sum(case when rate is not null then users end), 0) as rate
+    sum(rate * users) / nullif(sum(case when rate is not null then users end), 0) as rate,
+    min(final_flag) as final_flag
   from source_rows
   group by app_id, cohort_date, country, source, period, kpi, aggregation_type
 ),
@@ -45,7 +47,8 @@ pivoted as (
     max(case when kpi = 'sessions' then total end) as sessions,
     max(case when kpi = 'revenue' and aggregation_type = 'on_day' then amount end) as revenue,
     max(case when kpi = 'revenue' and aggregation_type = 'cumulative' then amount end) as reported_cumulative,
-    max(cost) as cost
+    max(cost) as cost,
+    min(final_flag) as final_flag
   from per_kpi
   group by app_id, cohort_date, country, source, period
 )
@@ -57,6 +60,7 @@ select
   coalesce(reported_cumulative, {{ cumulative_from_revenue('revenue', 'app_id, cohort_date, country, source') }})
     as revenue_cumulative,
   cost,
-  cast(null as {{ dbt.type_string() }}) as currency
+  cast(null as {{ dbt.type_string() }}) as currency,
+  {{ flag_to_final('final_flag') }} as is_final
 from pivoted
 {% endif %}

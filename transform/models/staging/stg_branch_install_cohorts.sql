@@ -20,13 +20,15 @@ with source_rows as (
     case when per_user and measure <> 'Retention' then value * users else value end as value,
     cumulative,
     {{ number_column(cols, 'users') }} as users,
-    {{ number_column(cols, 'cost') }} as cost
+    {{ number_column(cols, 'cost') }} as cost,
+    {{ final_flag(cols) }} as final_flag
   from {{ relation }}
+  where {{ current_rows(cols) }}
 ),
 per_measure as (
   select
     app_id, cohort_date, country, source, period, period_unit, measure, metric, cumulative,
-    sum(value) as value, sum(users) as users, sum(cost) as cost
+    sum(value) as value, sum(users) as users, sum(cost) as cost, min(final_flag) as final_flag
   from source_rows
   group by app_id, cohort_date, country, source, period, period_unit, measure, metric, cumulative
 ),
@@ -39,7 +41,8 @@ pivoted as (
     max(case when measure = 'OPEN' and metric = 'total_count' then value end) as sessions,
     max(case when measure = 'revenue' and not cumulative then value end) as revenue,
     max(case when measure = 'revenue' and cumulative then value end) as reported_cumulative,
-    max(cost) as cost
+    max(cost) as cost,
+    min(final_flag) as final_flag
   from per_measure
   group by app_id, cohort_date, country, source, period, period_unit
 )
@@ -51,6 +54,7 @@ select
            {{ cumulative_from_revenue('revenue', 'app_id, cohort_date, country, source, period_unit') }})
     as revenue_cumulative,
   cost,
-  cast(null as {{ dbt.type_string() }}) as currency
+  cast(null as {{ dbt.type_string() }}) as currency,
+  {{ flag_to_final('final_flag') }} as is_final
 from pivoted
 {% endif %}
