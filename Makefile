@@ -1,5 +1,5 @@
 # The README's two commands.
-.PHONY: demo test test-dates lint bench
+.PHONY: demo test test-dates test-truth lint bench
 
 demo:  ## install, start the sandbox, meltano run tap-cohorts target-duckdb, show what landed
 	bash scripts/demo.sh
@@ -9,6 +9,9 @@ test:  ## install, lint, type-check and run every test
 
 test-dates:  ## the date-sensitive tests as if today were each of several days (month, year, leap-day, DST edges)
 	bash scripts/test_dates.sh
+
+test-truth:  ## the warehouse-equals-the-vendor runs over 60 simulated days (make test runs 5), PostgreSQL and DuckDB
+	TRUTH_DAYS=60 .venv/bin/pytest -q tests/test_warehouse_truth.py
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy

@@ -107,5 +107,7 @@
       {% endfor %}
     {% endif %}
   {% endfor %}
+  {# run_query opened a transaction (dbt's adapters begin one); end it, in a run-operation and in a hook alike. #}
+  {% do run_query('commit') %}
   {{ return('select 1') }}
 {% endmacro %}
