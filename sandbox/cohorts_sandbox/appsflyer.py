@@ -179,7 +179,9 @@ class AppsFlyerSimulator:
             for combo in combos:
                 reported = dict(zip(dimensions, combo))
                 shown = restated(reported, self.config.restatement, self.config.seed, query.app_id, date.isoformat())
-                row = None if shown is None else self.cohort(query, date, reported, periods, functions)
+                if shown is None:
+                    continue
+                row = self.cohort(query, date, reported, periods, functions)
                 if row is not None:
                     yield replace(row, dimensions=shown)
             date += dt.timedelta(days=1)
