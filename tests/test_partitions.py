@@ -68,6 +68,7 @@ def bookmarks(state: dict[str, Any]) -> dict[str, dict[str, str]]:
             for p in value.get("partitions", [value])
         }
         for stream, value in state["bookmarks"].items()
+        if stream != "cohort_syncs"  # the tap's log of units: no bookmark of its own
     }
 
 
