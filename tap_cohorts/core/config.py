@@ -132,9 +132,24 @@ def vendor_properties(
         th.Property(
             "request_deadline_seconds",
             th.NumberType,
+            default=300,
+            description="Seconds a whole API answer may take after its headers; a slower one is cut and retried "
+            "like a dropped connection.",
+        ),
+        th.Property(
+            "download_deadline_seconds",
+            th.NumberType,
             default=3600,
-            description="Seconds a whole response (or download) may take after its headers; a slower one is cut "
-            "and retried like a dropped connection.",
+            description="Seconds a whole export file (Branch's and Braze's downloads) may take after its headers.",
+        ),
+        th.Property(
+            "retry_budget_seconds",
+            th.NumberType,
+            default=900,
+            description="The longest this vendor's requests wait to retry in one run, across all its partitions; "
+            "once spent, a failing request is not retried. Besides, once a partition has spent its retries on the "
+            "host's failures (5xx, no answer), the vendor is down for the run: its other requests get one attempt "
+            "each until one succeeds.",
         ),
         th.Property(
             "max_response_mb",
@@ -176,6 +191,8 @@ class VendorRuntime:
     shared_rate_budget: str | None
     request_timeout: float
     request_deadline_seconds: float
+    download_deadline_seconds: float
+    retry_budget_seconds: float
     max_retries: int
     retry_wait_seconds: float
     max_retry_after_seconds: float
@@ -221,7 +238,9 @@ def vendor_runtime(
         rate_limits=parse_windows(limits) if limits else list(default_rate_limits),
         shared_rate_budget=section.get("shared_rate_budget") or None,
         request_timeout=float(section.get("request_timeout", 300)),
-        request_deadline_seconds=float(section.get("request_deadline_seconds", 3600)),
+        request_deadline_seconds=float(section.get("request_deadline_seconds", 300)),
+        download_deadline_seconds=float(section.get("download_deadline_seconds", 3600)),
+        retry_budget_seconds=float(section.get("retry_budget_seconds", 900)),
         max_retries=int(section.get("max_retries", 8)),
         retry_wait_seconds=float(section.get("retry_wait_seconds", 2)),
         max_retry_after_seconds=float(section.get("max_retry_after_seconds", 900)),
@@ -274,6 +293,8 @@ def common_problems(
     for key in (
         "request_timeout",
         "request_deadline_seconds",
+        "download_deadline_seconds",
+        "retry_budget_seconds",
         "retry_wait_seconds",
         "max_retry_after_seconds",
         *positive,

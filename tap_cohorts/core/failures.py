@@ -38,6 +38,8 @@ class RunLedger:
     # Vendors whose every later request is pointless, with the failure that ended them.
     ended: dict[str, str] = field(default_factory=dict)
     skipped: Counter[str] = field(default_factory=Counter)
+    # Vendors whose host failed past a partition's retries (5xx, no answer): down for this run.
+    down: set[str] = field(default_factory=set)
     # Streams whose end of run is still to come, and what the finished ones synced.
     pending: set[str] = field(default_factory=set)
     synced: list[tuple[str, int]] = field(default_factory=list)
@@ -76,8 +78,13 @@ class RunLedger:
         table += [f"| {f.vendor} | {f.stream} | {f.partition} | {f.error} |" for f in self.failures]
         table += [f"| (not asked) | {stream} | {count} partition(s) | its vendor ended earlier |"
                   for stream, count in self.skipped.items()]  # fmt: skip
+        if self.down:
+            table.append(
+                f"Vendor(s) down in this run: {', '.join(sorted(self.down))} (5xx or no answer past one partition's "
+                "retries; their other partitions had one attempt each; every bookmark is kept)"
+            )
         logger.error("Run summary: %d partition(s) failed\n%s", len(self.failures), "\n".join(table))
-        vendors = sorted({f.vendor for f in self.failures})
+        vendors = sorted(f"{v} (down)" if v in self.down else v for v in {f.vendor for f in self.failures})
         raise RunFailed(
             f"{len(self.failures)} partition(s) failed ({', '.join(vendors)}); every other partition synced. "
             f"First: {self.failures[0].error}"

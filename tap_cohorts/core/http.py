@@ -161,11 +161,16 @@ logging.getLogger("urllib3.connectionpool").addFilter(URLLIB3_REDACTION)
 class RetryableError(Exception):
     """A failure worth another attempt (429, 5xx, a dropped connection, a truncated body)."""
 
-    def __init__(self, message: str, retry_after: float | None = None, unreachable: bool = False) -> None:
+    def __init__(
+        self, message: str, retry_after: float | None = None, unreachable: bool = False, host_side: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         # No answer at all (refused, reset, timed out): if retries run out, the host is down for every request.
         self.unreachable = unreachable
+        # The host's failure, not the request's (5xx, no answer, an answer cut or too slow): when one partition
+        # has spent its retries on it, the vendor is down for the run (`VendorClient.down`).
+        self.host_side = host_side or unreachable
 
 
 def path_segment(value: Any) -> str:
@@ -302,7 +307,9 @@ class VendorClient:
         auth_headers: Mapping[str, str] | None = None,
         auth_params: Mapping[str, str] | None = None,
         timeout: float = 300.0,
-        deadline: float = 3600.0,
+        deadline: float = 300.0,
+        download_deadline: float = 3600.0,
+        retry_budget: float = 900.0,
         max_retries: int = 8,
         retry_base_seconds: float = 2.0,
         max_retry_after: float = 900.0,
@@ -320,6 +327,11 @@ class VendorClient:
         self.hints = dict(hints)
         self.timeout = timeout
         self.deadline = deadline
+        self.download_deadline = download_deadline
+        self.retry_budget = retry_budget
+        self.retry_seconds = 0.0  # spent waiting to retry, across the run's partitions
+        # Set when a partition spent its retries on the host's failures: later requests get one attempt each.
+        self.down: str | None = None
         self.max_retries = max_retries
         self.retry_base_seconds = retry_base_seconds
         self.max_retry_after = max_retry_after
@@ -355,6 +367,8 @@ class VendorClient:
             shared_rate_budget=runtime.shared_rate_budget,
             timeout=runtime.request_timeout,
             deadline=runtime.request_deadline_seconds,
+            download_deadline=runtime.download_deadline_seconds,
+            retry_budget=runtime.retry_budget_seconds,
             max_retries=runtime.max_retries,
             retry_base_seconds=runtime.retry_wait_seconds,
             max_retry_after=runtime.max_retry_after_seconds,
@@ -377,6 +391,8 @@ class VendorClient:
             message = self.redact(f"{self.vendor}: {label}: {type(error).__name__}: {error}")
         self.logger.error("%s (the run goes on with the next partition)", message)
         ends_vendor = isinstance(error, VendorError) and error.ends_vendor
+        if isinstance(error, VendorError) and error.vendor_down:
+            self.ledger.down.add(self.vendor)
         self.ledger.record(self.vendor, label.stream, label.partition, message, ends_vendor)
 
     def wait_for_budget(self, stats: WindowStats, budget: str = DEFAULT_BUDGET) -> None:
@@ -455,6 +471,8 @@ class VendorClient:
             raise VendorNotAsked(f"{self.vendor}: {label}: not asked: {self.ledger.ended[self.vendor]}")
         url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
         budget = self._budget_of_path.get(path_or_url, DEFAULT_BUDGET)
+        # A download (a pre-signed file of an export) may take longer than an API answer.
+        deadline_seconds = self.deadline if authenticated else self.download_deadline
         send_headers = {**(self._auth_headers if authenticated else {}), **(headers or {})}
         send_params = {**(self._auth_params if authenticated else {}), **(params or {})}
 
@@ -475,7 +493,7 @@ class VendorClient:
                 ) from None
             if rate_limited and self.honours_rate_headers:
                 self.note_rate_headers(response, budget)
-            with response, Deadline(response, self.deadline) as deadline:
+            with response, Deadline(response, deadline_seconds) as deadline:
                 response.raw = SizeLimitedBody(response.raw, self.max_response_bytes, lambda: too_large(response))
                 try:
                     if response.status_code >= 400 and response.status_code not in accept:
@@ -483,12 +501,13 @@ class VendorClient:
                     return read(response)
                 except (requests.RequestException, ConnectionError, TimeoutError, OSError, MalformedBody) as exc:
                     if deadline.expired:
+                        setting = "request_deadline_seconds" if authenticated else "download_deadline_seconds"
                         raise RetryableError(
-                            f"no whole answer within request_deadline_seconds ({self.deadline:g}s): the body came "
-                            "too slowly"
+                            f"no whole answer within {setting} ({deadline_seconds:g}s): the body came too slowly",
+                            host_side=True,
                         ) from None
                     raise RetryableError(
-                        f"reading the response failed: {type(exc).__name__}: {self.redact(str(exc))}"
+                        f"reading the response failed: {type(exc).__name__}: {self.redact(str(exc))}", host_side=True
                     ) from None
 
         def too_large(response: requests.Response) -> VendorError:
@@ -500,6 +519,7 @@ class VendorClient:
 
         def log_retry(details: Any) -> None:
             stats.retries += 1
+            self.retry_seconds += details["wait"]
             error = details.get("exception")
             self.logger.warning(
                 "%s: %s; retry %d of %d in %.1fs",
@@ -510,11 +530,34 @@ class VendorClient:
                 details["wait"],
             )
 
+        def no_more_retries(error: Exception) -> bool:
+            return self.down is not None or self.retry_seconds >= self.retry_budget
+
         def give_up(details: Any) -> None:
             error = details.get("exception")
+            reason = self.redact(str(error))
+            if self.down is not None:
+                raise VendorError(
+                    f"{self.vendor}: {label}: vendor down (an earlier partition spent its retries: {self.down}); one "
+                    f"attempt, not retried: {reason}",
+                    vendor_down=True,
+                ) from None
+            if details["tries"] <= self.max_retries and self.retry_seconds >= self.retry_budget:
+                raise VendorError(
+                    f"{self.vendor}: {label}: not retried: this run's retries of {self.vendor} waited "
+                    f"{self.retry_seconds:.0f}s, its retry_budget_seconds ({self.retry_budget:g}s): {reason}"
+                ) from None
+            if getattr(error, "host_side", False):
+                self.down = f"gave up after {details['tries']} attempts: {reason}"
+                self.logger.error(
+                    "%s: %s is down for this run: its other requests get one attempt each until one succeeds",
+                    label,
+                    self.vendor,
+                )
             raise VendorError(
-                f"{self.vendor}: {label}: gave up after {details['tries']} attempts: {self.redact(str(error))}",
+                f"{self.vendor}: {label}: gave up after {details['tries']} attempts: {reason}",
                 ends_vendor=getattr(error, "unreachable", False),
+                vendor_down=getattr(error, "host_side", False),
             ) from None
 
         retried = backoff.on_exception(
@@ -522,11 +565,16 @@ class VendorClient:
             RetryableError,
             max_tries=self.max_retries + 1,
             jitter=None,
+            giveup=no_more_retries,
             on_backoff=log_retry,
             on_giveup=give_up,
             base=self.retry_base_seconds,
         )(attempt)
-        return retried()
+        answer = retried()
+        if self.down is not None:
+            self.logger.info("%s: %s answers again: requests are retried again", label, self.vendor)
+            self.down = None
+        return answer
 
     def _send(
         self,
@@ -590,7 +638,9 @@ class VendorClient:
                     f"{response.headers.get('Retry-After')!r} ({retry_after:g}s) before trying again, more than "
                     f"max_retry_after_seconds ({self.max_retry_after:g}s); not waited: {body or '(empty body)'}"
                 )
-            raise RetryableError(f"HTTP {status} {response.reason}: {body}", retry_after=retry_after)
+            raise RetryableError(
+                f"HTTP {status} {response.reason}: {body}", retry_after=retry_after, host_side=status >= 500
+            )
         hint = self.hints.get(status)
         message = f"{self.vendor}: {label}: HTTP {status} {response.reason}: {body or '(empty body)'}"
         if hint:
