@@ -10,8 +10,8 @@ test:  ## install, lint, type-check and run every test
 test-dates:  ## the date-sensitive tests as if today were each of several days (month, year, leap-day, DST edges)
 	bash scripts/test_dates.sh
 
-test-truth:  ## the warehouse-equals-the-vendor runs over 60 simulated days (make test runs 5), PostgreSQL and DuckDB
-	TRUTH_DAYS=60 .venv/bin/pytest -q tests/test_warehouse_truth.py
+test-truth:  ## the warehouse-equals-the-vendor runs over 60 simulated days (make test runs 4), PostgreSQL and DuckDB
+	TRUTH_DAYS=60 .venv/bin/pytest -q --timeout=3600 tests/test_warehouse_truth.py
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy

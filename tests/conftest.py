@@ -2,13 +2,18 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
+import psycopg
 import pytest
 
 from cohorts_sandbox import Sandbox, SandboxConfig
 from tests.clock import LIBFAKETIME, TODAY_VARIABLE, move_child_clocks, travel_moment
 from tests.postgres_server import PostgresServer, running_postgres
+
+# A SQL query against a warehouse the tests load: its rows.
+Query = Callable[[str], list[tuple[Any, ...]]]
 
 TRAVEL_KEY = pytest.StashKey[dt.datetime]()
 
@@ -53,3 +58,24 @@ def postgres_server() -> Iterator[PostgresServer]:
     """A PostgreSQL server for this test session (as the `postgres` user when the tests run as root)."""
     with running_postgres() as server:
         yield server
+
+
+@pytest.fixture
+def postgres(postgres_server: PostgresServer) -> Iterator[tuple[dict[str, str], Query]]:
+    """A fresh database on the session's server: target-postgres's settings as environment, and a query on it."""
+    with postgres_server.database("cohorts_e2e") as name:
+        env = {
+            "TARGET_POSTGRES_HOST": postgres_server.host,
+            "TARGET_POSTGRES_PORT": str(postgres_server.port),
+            "TARGET_POSTGRES_USER": postgres_server.user,
+            "TARGET_POSTGRES_PASSWORD": postgres_server.password,
+            "TARGET_POSTGRES_DATABASE": name,
+        }
+
+        def query(sql: str) -> list[tuple[Any, ...]]:
+            with psycopg.connect(
+                host=postgres_server.host, port=postgres_server.port, user=postgres_server.user, dbname=name
+            ) as connection:
+                return connection.execute(sql).fetchall()
+
+        yield env, query

@@ -16,12 +16,11 @@ import json
 import os
 import subprocess
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import psycopg
 import pytest
 
 from cohorts_sandbox import Sandbox
@@ -30,11 +29,11 @@ from cohorts_sandbox.branch import Query as BranchQuery
 from tap_cohorts.core.records import dimension_key
 from tap_cohorts.vendors.appsflyer.settings import fraud_window_closes
 from tests.clock import LIBFAKETIME
+from tests.conftest import Query
 from tests.helpers import TODAY
-from tests.postgres_server import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
-DAYS = int(os.environ.get("TRUTH_DAYS", "5"))
+DAYS = int(os.environ.get("TRUTH_DAYS", "4"))
 START = 20  # the first run backfills this many days
 LOOKBACK = 3
 DELETE_DAY = 2  # a Braze campaign, canvas and segment are deleted
@@ -54,7 +53,6 @@ SELECTED = [
     *(f"braze_{name}.*" for name in ("campaigns", "campaign_details", "campaign_data_series", "canvases")),
     *(f"braze_{name}.*" for name in ("canvas_details", "segments", "segment_details")),
 ]
-Query = Callable[[str], list[tuple[Any, ...]]]
 # Per table: unit (partition, cohort date) -> (the day it was asked, {row key: value}).
 Expected = dict[str, dict[tuple, tuple[dt.date, dict[tuple, float]]]]
 
@@ -316,26 +314,6 @@ def simulate(sandbox: Sandbox, tmp_path: Path, loader: str, env: dict[str, str],
         simulation.check_braze(DELETED if day >= DELETE_DAY else set())
         if day in (0, GRAIN_DAY, DAYS - 1):
             simulation.check_unified()
-
-
-@pytest.fixture
-def postgres(postgres_server: PostgresServer) -> Iterator[tuple[dict[str, str], Query]]:
-    with postgres_server.database("cohorts_truth") as name:
-        env = {
-            "TARGET_POSTGRES_HOST": postgres_server.host,
-            "TARGET_POSTGRES_PORT": str(postgres_server.port),
-            "TARGET_POSTGRES_USER": postgres_server.user,
-            "TARGET_POSTGRES_PASSWORD": postgres_server.password,
-            "TARGET_POSTGRES_DATABASE": name,
-        }
-
-        def query(sql: str) -> list[tuple[Any, ...]]:
-            with psycopg.connect(
-                host=postgres_server.host, port=postgres_server.port, user=postgres_server.user, dbname=name
-            ) as connection:
-                return connection.execute(sql).fetchall()
-
-        yield env, query
 
 
 @pytest.mark.e2e

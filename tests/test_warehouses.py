@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import psycopg
 import pytest
 
 from cohorts_sandbox import Fault, Sandbox
 from cohorts_sandbox.adjust_reports import DIMENSION_VALUES, Cohort
+from tests.conftest import Query
 from tests.demo_truth import (
     adjust_report_revenue_sum,
     applovin_revenue_sum,
@@ -27,14 +26,11 @@ from tests.demo_truth import (
     primary_key,
 )
 from tests.helpers import days_ago
-from tests.postgres_server import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
 NETWORKS = DIMENSION_VALUES["network"]
 START = 20  # days ago
 LOOKBACK = 7  # the demo environment's lookback_days
-
-Query = Callable[[str], list[tuple[Any, ...]]]
 
 
 def meltano_run(
@@ -62,26 +58,6 @@ def meltano_run(
     )
     assert (result.returncode != 0) == expect_failure, result.stderr[-5000:]
     return result.stderr
-
-
-@pytest.fixture
-def postgres(postgres_server: PostgresServer) -> Iterator[tuple[dict[str, str], Query]]:
-    with postgres_server.database("cohorts_e2e") as name:
-        env = {
-            "TARGET_POSTGRES_HOST": postgres_server.host,
-            "TARGET_POSTGRES_PORT": str(postgres_server.port),
-            "TARGET_POSTGRES_USER": postgres_server.user,
-            "TARGET_POSTGRES_PASSWORD": postgres_server.password,
-            "TARGET_POSTGRES_DATABASE": name,
-        }
-
-        def query(sql: str) -> list[tuple[Any, ...]]:
-            with psycopg.connect(
-                host=postgres_server.host, port=postgres_server.port, user=postgres_server.user, dbname=name
-            ) as connection:
-                return connection.execute(sql).fetchall()
-
-        yield env, query
 
 
 def duckdb_target(tmp_path: Path) -> tuple[dict[str, str], Query]:
