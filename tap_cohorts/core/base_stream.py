@@ -48,8 +48,9 @@ class TapStream(Stream):
     @property
     def emit_activate_version_messages(self) -> bool:
         """On unless the config turns it off (the SDK's default is off): a stream read whole (FULL_TABLE) tells the
-        loader which rows are current."""
-        return self.config.get("emit_activate_version_messages") is not False
+        loader which rows are current. Not for a child stream: the SDK would send one per parent record, each an
+        UPDATE of the whole table in the loader; the post-load step supersedes the children of a deleted parent."""
+        return self.parent_stream_type is None and self.config.get("emit_activate_version_messages") is not False
 
     def get_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
         """`read_records`, where a failure ends this partition (for a child: this parent's part), not the run:

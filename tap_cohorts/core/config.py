@@ -57,8 +57,8 @@ def top_level_properties() -> list[th.Property]:
             "emit_activate_version_messages",
             th.BooleanType,
             default=True,
-            description="Send ACTIVATE_VERSION with the streams read whole on every run (Braze's lists, details and "
-            "segment exports), so a loader that supports it (target-postgres, target-snowflake: `activate_version`) "
+            description="Send ACTIVATE_VERSION with the streams read whole on every run (Braze's lists and segment "
+            "exports), so a loader that supports it (target-postgres, target-snowflake: `activate_version`) "
             "marks the objects deleted at the vendor (`_sdc_deleted_at`).",
         ),
         th.Property(
