@@ -14,7 +14,6 @@ from cohorts_sandbox import Fault, Sandbox
 from tests.helpers import applovin_config, appsflyer_config, days_ago, run_tap, vendor_records
 from tests.test_adjust_report import report_config
 
-pytestmark = pytest.mark.dates
 APPS = ["com.example.puzzle", "id1234567890", "com.example.third"]
 RETRIES = 8  # the default max_retries
 

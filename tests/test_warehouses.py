@@ -1,4 +1,4 @@
-"""`meltano run` into real targets: a PostgreSQL server started by this test run, and DuckDB.
+"""`meltano run` into a real PostgreSQL server started by this test run (DuckDB: test_demo.py, test_warehouse_truth.py).
 
 Two daily runs with overlapping lookback while the sandbox's cohorts mature between them: each table must
 hold exactly one row per primary key, the re-synced cohorts must carry the new values, Meltano must keep the
@@ -10,9 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from typing import Any
 
-import duckdb
 import pytest
 
 from cohorts_sandbox import Fault, Sandbox
@@ -58,16 +56,6 @@ def meltano_run(
     )
     assert (result.returncode != 0) == expect_failure, result.stderr[-5000:]
     return result.stderr
-
-
-def duckdb_target(tmp_path: Path) -> tuple[dict[str, str], Query]:
-    path = tmp_path / "warehouse.duckdb"
-
-    def query(sql: str) -> list[tuple[Any, ...]]:
-        with duckdb.connect(str(path), read_only=True) as connection:
-            return connection.execute(sql).fetchall()
-
-    return {"TARGET_DUCKDB_FILEPATH": str(path)}, query
 
 
 def check_two_daily_runs(
@@ -233,12 +221,6 @@ def test_postgres_two_daily_runs_upsert_and_types(
     assert types["braze_canvas_data_series.entries"] == "bigint"
     assert types["braze_canvas_details.steps"] == "ARRAY"  # of jsonb, as campaign conversion_behaviors
     assert types["braze_segment_data_series.time"] == "date"
-
-
-@pytest.mark.e2e
-def test_duckdb_two_daily_runs_upsert(sandbox: Sandbox, tmp_path: Path) -> None:
-    env, query = duckdb_target(tmp_path)
-    check_two_daily_runs("target-duckdb", env, query, sandbox, tmp_path, "dbt-duckdb:build")
 
 
 @pytest.mark.e2e
