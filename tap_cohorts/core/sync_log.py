@@ -25,6 +25,8 @@ from typing import Any
 from singer_sdk import Stream
 from singer_sdk import typing as th
 
+from tap_cohorts.core.records import dimension_key
+
 STREAM_NAME = "cohort_syncs"
 # A grain change supersedes every date of the partition.
 ALL_DATES = (dt.date(1900, 1, 1), dt.date(9999, 12, 31))
@@ -33,11 +35,6 @@ ALL_DATES = (dt.date(1900, 1, 1), dt.date(9999, 12, 31))
 def run_timestamp() -> str:
     """The moment a run starts, as every record and log entry of the run carries it (text that sorts as time)."""
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def partition_key(values: Mapping[str, Any]) -> str:
-    """A partition as compact JSON with sorted names (the form `dimension_key` has)."""
-    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def normalized_grain(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -76,7 +73,7 @@ class SyncLogStream(Stream):
         th.Property("first_date", th.DateType, required=True),
         th.Property("last_date", th.DateType, required=True),
         th.Property("synced_at", th.DateTimeType, required=True, description="When the run that asked started."),
-        th.Property("reason", th.StringType, required=True, description="`window` or `grain_change`."),
+        th.Property("reason", th.StringType, required=True, description="`window`, `grain_change` or `list`."),
         th.Property("records", th.IntegerType, description="Records the answer held."),
         th.Property("grain", th.StringType, description="The partition's grain settings, as JSON."),
     ).to_dict()
@@ -120,6 +117,6 @@ class SyncLogStream(Stream):
                 "synced_at": self.synced_at,
                 "reason": reason,
                 "records": records,
-                "grain": partition_key(grain),
+                "grain": dimension_key(grain),
             }
         )

@@ -21,7 +21,8 @@ from tap_cohorts.core.base_stream import TapStream
 from tap_cohorts.core.config import VendorRuntime
 from tap_cohorts.core.errors import RowCapReached, VendorError
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
-from tap_cohorts.core.sync_log import ALL_DATES, SyncLogStream, grain_changes, normalized_grain, partition_key
+from tap_cohorts.core.records import dimension_key
+from tap_cohorts.core.sync_log import ALL_DATES, SyncLogStream, grain_changes, normalized_grain
 from tap_cohorts.core.windows import Window, first_cohort_date, plan_windows, utc_today
 
 if TYPE_CHECKING:
@@ -125,7 +126,8 @@ class WindowedStream(TapStream):
         return {}
 
     def sync_partition_key(self, context: Mapping[str, Any] | None) -> str:
-        return partition_key({**(context or {}), **self.partition_scope()})
+        """The partition as its rows and units name it: compact JSON with sorted names, as `dimension_key`."""
+        return dimension_key({**(context or {}), **self.partition_scope()})
 
     def cohort_span(self, day: dt.date) -> tuple[dt.date, dt.date]:
         """The first and last date of the cohort holding `day` (a week or month cohort is asked whole)."""
