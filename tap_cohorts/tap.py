@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from functools import cached_property
+from typing import Any
 
+import click
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 
+from tap_cohorts.core.base_stream import TapStream
+from tap_cohorts.core.check import check_connections
 from tap_cohorts.core.config import common_problems, redact_config_secrets, secret_problems, top_level_properties
+from tap_cohorts.core.errors import VendorError
 from tap_cohorts.core.failures import RunLedger
 from tap_cohorts.core.output import StateFlushingWriter
 from tap_cohorts.core.sync_log import SyncLogStream
@@ -81,6 +88,39 @@ class TapCohorts(Tap):
                 streams += vendor.build_streams(self, self.config, self.ledger)
         self.ledger.expect(stream.name for stream in streams)
         return [self.sync_log, *streams] if streams else streams
+
+    def check_connections(self) -> bool:
+        """`--test`: the configured vendors' probes (`core/check.py`), not a sync."""
+        return check_connections((s for s in self.streams.values() if isinstance(s, TapStream)), self.logger)
+
+    @classmethod
+    def invoke(cls, **kwargs: Any) -> None:  # type: ignore[override]
+        """A run that failed where the tap expects failures (a vendor's error, the run's summary) ends with one
+        line and exit status 1; the traceback only at DEBUG. Any other exception is a bug: the SDK shows it whole."""
+        try:
+            super().invoke(**kwargs)
+        except VendorError as error:
+            cls.logger.error("%s", error, exc_info=cls.logger.isEnabledFor(logging.DEBUG))
+            sys.exit(1)
+
+    @classmethod
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        """`--test` checks each vendor's connection (exit 1 when one fails); `--test=schema` is the SDK's."""
+        if value != "all":
+            super().cb_test(ctx, param, value)
+            return
+        config = ctx.params.get("config")
+        try:
+            tap = cls(
+                config=getattr(config, "config", None),
+                parse_env_config=bool(getattr(config, "parse_env", False)),
+                validate_config=True,
+            )
+        except ConfigValidationError as error:
+            for problem in error.errors:
+                cls.logger.error("Config validation error: %s", problem)
+            ctx.exit(1)
+        ctx.exit(0 if tap.check_connections() else 1)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,10 @@ exits non-zero with a summary naming the failure. `fail_fast` restores stop-at-f
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +20,7 @@ from tests.test_adjust import adjust_config
 from tests.test_adjust_report import report_config
 from tests.test_branch import branch_config
 from tests.test_braze import braze_config
+from tests.test_cli import TAP
 from tests.test_reliability import keyed, shrink_braze
 
 
@@ -145,3 +149,25 @@ def test_fail_fast_stops_at_the_first_error(five: Sandbox) -> None:
     assert "HTTP 404" in str(failed.error)
     assert len(five.requests_to("adjust")) == 1
     assert five.requests_to("applovin") == [] and five.requests_to("appsflyer") == []  # streams after it: never
+
+
+def test_a_failed_run_ends_with_the_summary_and_one_line_not_a_traceback(sandbox: Sandbox, tmp_path: Path) -> None:
+    config = {**appsflyer_config(sandbox, api_token="a-revoked-token"), **applovin_config(sandbox, periods=[0])}
+    config["start_date"] = days_ago(2).isoformat()
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    result = subprocess.run([TAP, "--config", str(path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.rstrip().splitlines()
+    summary = next(i for i, line in enumerate(lines) if "Run summary: 1 partition(s) failed" in line)
+    assert lines[summary + 1 : summary + 3] == ["| vendor | stream | partition | error |", "| --- | --- | --- | --- |"]
+    assert lines[summary + 3].startswith("| appsflyer | appsflyer_cohorts | app_id=com.example.puzzle")
+    assert "HTTP 401 Unauthorized" in lines[summary + 3]
+    assert len(lines) == summary + 5  # the table's one row, then one line
+    assert lines[-1].endswith(
+        "| ERROR    | tap-cohorts                    | 1 partition(s) failed (appsflyer): the run summary above names "
+        "each one, where and why; every other partition synced, and the failed ones keep their bookmarks and are "
+        "asked again next run; `tap-cohorts --config … --test` checks each vendor's credentials and ids"
+    )
+    assert sum(record.startswith('{"type":"RECORD","stream":"applovin') for record in result.stdout.splitlines()) > 0

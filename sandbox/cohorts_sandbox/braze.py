@@ -344,6 +344,9 @@ class BrazeSimulator:
         if group is not None and group != self.config.braze_app_group_id:
             return Response.json_body(401, {"message": "Unknown or missing app group id"})
         path = request.path
+        if path in self.config.braze_forbidden_paths:
+            permission = path.strip("/").replace("/", ".")
+            return Response.json_body(403, {"message": f"The API key does not have the {permission} permission"})
         if request.method == "POST" and path == "/users/export/segment":
             return self.export(request)
         if request.method != "GET":

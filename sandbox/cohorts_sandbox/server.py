@@ -54,6 +54,8 @@ class SandboxConfig:
     braze_canvases: int = 8
     # Objects deleted in Braze (segment, campaign, canvas, card ids; event and product names): no list holds them.
     braze_deleted: set[str] = field(default_factory=set)
+    # Endpoints the REST API key has no permission for: 403, as Braze answers a key without that permission.
+    braze_forbidden_paths: set[str] = field(default_factory=set)
     # 200 segments and 250 events are exactly full last pages (100 and 250 a page).
     braze_segments: int = 200
     braze_campaigns: int = 30

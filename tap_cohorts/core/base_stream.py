@@ -19,6 +19,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import RecordMessage
 
+from tap_cohorts.core.check import Probe
 from tap_cohorts.core.http import RequestLabel, VendorClient
 from tap_cohorts.core.output import StateFlushingWriter
 
@@ -51,6 +52,10 @@ class TapStream(Stream):
         loader which rows are current. Not for a child stream: the SDK would send one per parent record, each an
         UPDATE of the whole table in the loader; the post-load step supersedes the children of a deleted parent."""
         return self.parent_stream_type is None and self.config.get("emit_activate_version_messages") is not False
+
+    def connection_probes(self) -> list[Probe]:
+        """The requests `--test` sends for this stream (`core/check.py`); none unless the stream says."""
+        return []
 
     def get_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
         """`read_records`, where a failure ends this partition (for a child: this parent's part), not the run:

@@ -9,9 +9,12 @@ class VendorError(FatalAPIError):
     """The vendor refused a request or sent something the tap cannot use: the partition ends (and with
     `ends_vendor`, every partition of that vendor: a refused credential, an unreachable host)."""
 
-    def __init__(self, message: str, *, ends_vendor: bool = False, vendor_down: bool = False) -> None:
+    def __init__(
+        self, message: str, *, ends_vendor: bool = False, vendor_down: bool = False, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.ends_vendor = ends_vendor
+        self.status = status  # the vendor's HTTP status, when it answered with an error
         # The vendor's host failed (5xx, no answer) past the retries: named as down in the run's summary.
         self.vendor_down = vendor_down
 

@@ -86,6 +86,7 @@ class RunLedger:
         logger.error("Run summary: %d partition(s) failed\n%s", len(self.failures), "\n".join(table))
         vendors = sorted(f"{v} (down)" if v in self.down else v for v in {f.vendor for f in self.failures})
         raise RunFailed(
-            f"{len(self.failures)} partition(s) failed ({', '.join(vendors)}); every other partition synced. "
-            f"First: {self.failures[0].error}"
+            f"{len(self.failures)} partition(s) failed ({', '.join(vendors)}): the run summary above names each "
+            "one, where and why; every other partition synced, and the failed ones keep their bookmarks and are "
+            "asked again next run; `tap-cohorts --config … --test` checks each vendor's credentials and ids"
         )

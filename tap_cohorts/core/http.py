@@ -646,4 +646,4 @@ class VendorClient:
         if hint:
             message += f". Hint: {hint}"
         # A refused credential refuses every request: the vendor's other partitions are not asked.
-        raise VendorError(message, ends_vendor=status == 401)
+        raise VendorError(message, ends_vendor=status == 401, status=status)

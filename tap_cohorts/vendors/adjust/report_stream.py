@@ -11,6 +11,8 @@ from typing import Any
 
 from singer_sdk import typing as th
 
+from tap_cohorts.core.check import Probe, probe_window
+from tap_cohorts.core.config import config_key
 from tap_cohorts.core.http import RequestLabel, WindowStats
 from tap_cohorts.core.parsing import read_json
 from tap_cohorts.core.records import WideLayout, cohort_schema
@@ -108,6 +110,20 @@ class AdjustReportCohortsStream(WindowedStream):
             if value is not None:
                 params[key] = str(value).lower() if isinstance(value, bool) else value
         return params
+
+    def connection_probes(self) -> list[Probe]:
+        """One day per app: a 404 is an unknown app token, a 403 a metric or app the token may not read."""
+        window = probe_window(utc_today())
+        return [
+            Probe(
+                f"app {context['app_token']}: known, metrics readable",
+                config_key("adjust_report", "app_tokens"),
+                "GET",
+                settings.REPORT_PATH,
+                self.request_params(context, window),
+            )
+            for context in self.partitions
+        ]
 
     def fetch_window(
         self, context: Mapping[str, Any] | None, window: Window, label: RequestLabel, stats: WindowStats

@@ -9,12 +9,14 @@ from typing import Any, ClassVar
 
 from singer_sdk import typing as th
 
+from tap_cohorts.core.check import Probe, probe_window
+from tap_cohorts.core.config import config_key
 from tap_cohorts.core.http import RequestLabel, WindowStats
 from tap_cohorts.core.http import path_segment as segment
 from tap_cohorts.core.parsing import read_json
 from tap_cohorts.core.records import cohort_schema, dimension_key, to_number
 from tap_cohorts.core.windowed_stream import WindowedStream
-from tap_cohorts.core.windows import Window
+from tap_cohorts.core.windows import Window, utc_today
 from tap_cohorts.vendors.adjust import settings
 from tap_cohorts.vendors.adjust.flatten import LABEL_COLUMNS, column_name, flatten, singular
 
@@ -175,6 +177,19 @@ class AdjustCohortStream(WindowedStream):
 
     def path(self, context: Mapping[str, Any] | None) -> str:
         raise NotImplementedError
+
+    def connection_probes(self) -> list[Probe]:
+        """One day of each partition (app, tracker, or the app set): a 404 is an unknown app or tracker token, a
+        403 KPIs the token may not read."""
+        params = self.request_params(probe_window(utc_today()))
+        probes = []
+        contexts: list[dict | None] = [None] if self.partitions is None else list(self.partitions)
+        for context in contexts:
+            tokens = "/".join(str(v) for v in context.values()) if context else ",".join(self.section["app_tokens"])
+            key = "tracker_tokens" if context and "tracker_token" in context else "app_tokens"
+            what = f"{self.name} {tokens}: known, KPIs {params['kpis']} readable"
+            probes.append(Probe(what, config_key("adjust", key), "GET", self.path(context), params))
+        return probes
 
     def fetch_window(
         self, context: Mapping[str, Any] | None, window: Window, label: RequestLabel, stats: WindowStats

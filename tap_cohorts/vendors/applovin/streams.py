@@ -12,13 +12,14 @@ from typing import IO, TYPE_CHECKING, Any
 import ijson
 import requests
 
-from tap_cohorts.core.config import VendorRuntime
+from tap_cohorts.core.check import Probe, probe_window
+from tap_cohorts.core.config import VendorRuntime, config_key
 from tap_cohorts.core.errors import VendorError
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
 from tap_cohorts.core.parsing import count_json_items, spool_body
 from tap_cohorts.core.records import WideLayout, cohort_schema
 from tap_cohorts.core.windowed_stream import WindowedStream
-from tap_cohorts.core.windows import Window
+from tap_cohorts.core.windows import Window, utc_today
 from tap_cohorts.vendors.applovin import settings
 
 if TYPE_CHECKING:
@@ -133,6 +134,11 @@ class AppLovinCohortStream(WindowedStream):
         for column in (settings.DATE_COLUMN, *self.dimensions):
             params[f"sort_{column}"] = "ASC"
         return params
+
+    def connection_probes(self) -> list[Probe]:
+        """One day, one row of this report: a 401 is the Report Key, a 403 a report the key may not read."""
+        params = {**self.request_params(probe_window(utc_today())), "limit": 1, "offset": 0}
+        return [Probe(f"report {self.report.path}", config_key("applovin", "api_key"), "GET", self.report.path, params)]
 
     def fetch_window(
         self, context: Mapping[str, Any] | None, window: Window, label: RequestLabel, stats: WindowStats

@@ -9,12 +9,14 @@ from typing import IO, Any
 
 from singer_sdk import typing as th
 
+from tap_cohorts.core.check import Probe, probe_window
+from tap_cohorts.core.config import config_key
 from tap_cohorts.core.errors import RowCapReached
 from tap_cohorts.core.http import RequestLabel, WindowStats, path_segment
 from tap_cohorts.core.parsing import count_csv_rows, read_csv, spool_body
 from tap_cohorts.core.records import WideLayout, cohort_schema
 from tap_cohorts.core.windowed_stream import WindowedStream
-from tap_cohorts.core.windows import Window
+from tap_cohorts.core.windows import Window, utc_today
 from tap_cohorts.vendors.appsflyer import settings
 
 KEY_COLUMNS = ("app_id", "cohort_type", "kpi", "aggregation_type")
@@ -163,6 +165,24 @@ class AppsFlyerCohortsStream(WindowedStream):
         if filters:
             body["filters"] = filters
         return body
+
+    def connection_probes(self) -> list[Probe]:
+        """One day of the first cohort type and KPI per app: a 404 says the app is not on the Cohort API plan."""
+        window = probe_window(utc_today())
+        first_of_each_app: dict[str, Mapping[str, Any]] = {}
+        for context in self.partitions:
+            first_of_each_app.setdefault(context["app_id"], context)
+        return [
+            Probe(
+                f"app {app_id}: on the Cohort API plan",
+                config_key("appsflyer", "app_ids"),
+                "POST",
+                settings.PATH.format(app_id=path_segment(app_id)),
+                params={"format": "csv"},
+                json=self.request_body(context, window),
+            )
+            for app_id, context in first_of_each_app.items()
+        ]
 
     def fetch_window(
         self, context: Mapping[str, Any] | None, window: Window, label: RequestLabel, stats: WindowStats

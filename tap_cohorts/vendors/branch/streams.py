@@ -11,14 +11,15 @@ import ijson
 import requests
 from singer_sdk import typing as th
 
-from tap_cohorts.core.config import VendorRuntime
+from tap_cohorts.core.check import Probe, probe_window
+from tap_cohorts.core.config import VendorRuntime, config_key
 from tap_cohorts.core.errors import RowCapReached, VendorError
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats, path_segment
 from tap_cohorts.core.jobs import JobTimeout, PollSchedule, download, is_transient, wait_for_job
 from tap_cohorts.core.parsing import read_json, survey_json_items
 from tap_cohorts.core.records import cohort_schema, dimension_key, to_cohort_date, to_integer, to_number
 from tap_cohorts.core.windowed_stream import WindowedStream
-from tap_cohorts.core.windows import Window
+from tap_cohorts.core.windows import Window, utc_today
 from tap_cohorts.vendors.branch import settings
 
 if TYPE_CHECKING:
@@ -161,6 +162,21 @@ class BranchCohortStream(WindowedStream):
         if filters:
             body["filters"] = filters
         return body
+
+    def connection_probes(self) -> list[Probe]:
+        """One export job of one day, submitted and not waited for: a 202 says the token reaches the app or
+        organization with Aggregate Data access (a 404 names the app or organization Branch does not know)."""
+        scope = ", ".join(f"{k} {v}" for k, v in self.scope.items())
+        return [
+            Probe(
+                f"{self.data_source} exports for {scope}",
+                config_key("branch", *self.scope),
+                "POST",
+                settings.EXPORT_PATH,
+                params={**self.scope, "limit": settings.ROW_LIMIT, "format": "json"},
+                json=self.request_body(probe_window(utc_today()), self.measures[: settings.MEASURES_PER_JOB]),
+            )
+        ]
 
     def fetch_window(
         self, context: Mapping[str, Any] | None, window: Window, label: RequestLabel, stats: WindowStats

@@ -15,15 +15,16 @@ from singer_sdk import typing as th
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_cohorts.core.base_stream import TapStream
+from tap_cohorts.core.check import Probe, probe_window
 from tap_cohorts.core.child_streams import SchemaOnce
-from tap_cohorts.core.config import VendorRuntime
+from tap_cohorts.core.config import VendorRuntime, config_key
 from tap_cohorts.core.errors import MalformedBody, VendorError
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
 from tap_cohorts.core.jobs import JobTimeout, PollSchedule, wait_for_job
 from tap_cohorts.core.parsing import bounded_lines, read_json, spool_body
 from tap_cohorts.core.sync_log import ALL_DATES, SyncLogStream
 from tap_cohorts.core.windowed_stream import WindowedStream
-from tap_cohorts.core.windows import Window, plan_windows
+from tap_cohorts.core.windows import Window, plan_windows, utc_today
 from tap_cohorts.vendors.braze import settings
 
 if TYPE_CHECKING:
@@ -67,6 +68,12 @@ def keep_extras(stream: TapStream, record: dict, declared: Mapping[str, Any]) ->
         stream.log_unknown_columns(extras, kept_in=EXTRA_PROPERTIES)
         record[EXTRA_PROPERTIES] = extras
     return record
+
+
+def permission(path: str) -> str:
+    """The REST API key permission an endpoint needs, as Braze's dashboard names it (`/kpi/dau/data_series` is
+    `kpi.dau.data_series`)."""
+    return path.strip("/").replace("/", ".")
 
 
 def with_app_group(section: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
@@ -165,6 +172,18 @@ class BrazeListStream(BrazeStream):
             listed = page * self.endpoint.page_size + len(items)
             self.sync_log.record_unit(self.name, "{}", *ALL_DATES, reason="list", records=listed, grain={})
 
+    def connection_probes(self) -> list[Probe]:
+        """The list's first page: a 403 names the REST API key's missing permission."""
+        return [
+            Probe(
+                f"permission {permission(self.endpoint.path)}",
+                config_key("braze", "api_key"),
+                "GET",
+                self.endpoint.path,
+                self.params(page=0),
+            )
+        ]
+
     def project(self, item: Any) -> dict:
         """The item's schema fields, and the fields Braze adds in `extra_properties`. The JSON types are Braze's
         own, so the SDK's type conformance (a quarter of the time of a 50,000-segment list) is left out."""
@@ -259,6 +278,21 @@ class BrazeSeriesStream(SchemaOnce, WindowedStream):
         hourly points."""
         units = self.endpoint.max_units
         return plan_windows(first, last, units if self.unit == "day" else units // 24)
+
+    def connection_probes(self) -> list[Probe]:
+        """A series of all the app group (not of one object: the check asks no list for an id): yesterday."""
+        if self.endpoint.id_param:
+            return []
+        extra = {"length": 1, "ending_at": f"{probe_window(utc_today()).end.isoformat()}T23:59:59Z"}
+        return [
+            Probe(
+                f"permission {permission(self.endpoint.path)}",
+                config_key("braze", "api_key"),
+                "GET",
+                self.endpoint.path,
+                with_app_group(self.section, **extra, **self.endpoint.extra_params),
+            )
+        ]
 
     def read_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
         if self.endpoint.tracked_only and context and context.get("tracked") is False:
