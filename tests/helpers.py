@@ -32,6 +32,12 @@ class TapRun:
     messages: list[dict] = field(default_factory=list)
     error: BaseException | None = None
 
+    @property
+    def error_text(self) -> str:
+        """The error the run ended with and, after a run that went on past failures, each failure's message."""
+        failures = getattr(self.error, "failures", [])
+        return "\n".join([str(self.error), *(failure.error for failure in failures)])
+
     def records(self, stream: str | None = None, *, sync_columns: bool = False) -> list[dict]:
         """The vendor's records; `sync_columns` keeps what the tap adds about the sync (is_final, synced_at,
         sync_partition), which the tests of core/sync_log.py read."""

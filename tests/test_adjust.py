@@ -225,7 +225,7 @@ def test_kpi_values_of_the_wrong_length_fail_clearly(sandbox: Sandbox) -> None:
     sandbox.config.adjust_short_kpi_values = True
     day = days_ago(2)
     run = run_tap(adjust_config(sandbox, start_date=day, end_date=day), expect_error=True)
-    message = str(run.error)
+    message = run.error_text
     assert "holds 2 values for the 3 KPIs requested" in message and "refusing to guess" in message
     assert f"stream adjust_app_cohorts, window {day}..{day}" in message  # the first stream synced
 
@@ -235,9 +235,9 @@ def test_403_fails_with_the_hint(sandbox: Sandbox) -> None:
     run = run_tap(
         adjust_config(sandbox, start_date=day, end_date=day, kpis=["installs", "forbidden_kpi"]), expect_error=True
     )
-    assert "HTTP 403" in str(run.error) and "Hint: the token has no access to these KPIs" in str(run.error)
+    assert "HTTP 403" in run.error_text and "Hint: the token has no access to these KPIs" in run.error_text
     # A 403 is the partition's (these KPIs), not the account's: each stream's one partition asks once and fails.
-    assert len(sandbox.requests_to("adjust")) == 2 and "2 partition(s) failed" in str(run.error)
+    assert len(sandbox.requests_to("adjust")) == 2 and "2 partition(s) failed" in run.error_text
 
 
 def test_the_flattener_walks_any_level_and_keeps_kpi_order() -> None:

@@ -195,7 +195,7 @@ def test_a_vendor_error_names_the_stream_partition_and_window_with_adjusts_messa
 ) -> None:
     day = days_ago(2)
     run = run_tap(report_config(sandbox, start_date=day, end_date=day, **change), expect_error=True)
-    message = str(run.error)
+    message = run.error_text
     assert f"HTTP {status}" in message and vendor_message in message and hint in message
     assert f"stream {STREAM}, partition app_token={APP_A}, window {day}..{day}" in message
     assert "wrong" not in message and TOKEN not in message
@@ -216,5 +216,5 @@ def test_a_vendor_error_names_the_stream_partition_and_window_with_adjusts_messa
 )
 def test_bad_config_fails_before_the_first_request(sandbox: Sandbox, change: dict, expected: str) -> None:
     run = run_tap(report_config(sandbox, start_date=days_ago(2), **change), expect_error=True)
-    assert expected in str(getattr(run.error, "errors", "")) + str(run.error)
+    assert expected in str(getattr(run.error, "errors", "")) + run.error_text
     assert sandbox.requests == []

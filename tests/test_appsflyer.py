@@ -185,7 +185,7 @@ def test_one_day_at_the_cap_fails_naming_the_dimensions_to_drop(sandbox: Sandbox
         appsflyer_config(sandbox, start_date=day, end_date=day, periods=[0], groupings=["pid", "geo"]),
         expect_error=True,
     )
-    message = str(run.error)
+    message = run.error_text
     assert "single day reaches the vendor's cap of 30000 rows" in message
     assert "config['appsflyer']['groupings']" in message and "['pid', 'geo']" in message
     assert f"window {day.isoformat()}..{day.isoformat()}" in message and "app_id=com.example.puzzle" in message
@@ -256,7 +256,7 @@ def test_a_rotated_token_fails_naming_the_key_and_the_next_run_resumes(sandbox: 
     sandbox.config.appsflyer_token = "af-rotated-token"  # reset in the dashboard
     sandbox.reset()
     failed = run_tap(config, state=first.final_state, expect_error=True)
-    assert "HTTP 401" in str(failed.error) and "config['appsflyer']['api_token']" in str(failed.error)
+    assert "HTTP 401" in failed.error_text and "config['appsflyer']['api_token']" in failed.error_text
     assert len(sandbox.requests_to("appsflyer")) == 1  # the account's failure ends AppsFlyer at once
     assert failed.final_state == first.final_state  # every bookmark kept
     sandbox.reset()

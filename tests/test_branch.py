@@ -217,7 +217,7 @@ def test_a_job_in_error_fails_with_its_message(sandbox: Sandbox) -> None:
     run = run_tap(
         branch_config(sandbox, start_date=day, end_date=day, data_sources=["install_cohort"]), expect_error=True
     )
-    message = str(run.error)
+    message = run.error_text
     assert "ended in ERROR: Query exceeds the allowed number of dimension values" in message
     assert f"stream {INSTALL}, window {day}..{day}" in message
     assert len([r for r in sandbox.requests_to("branch") if r.method == "POST"]) == 1
@@ -238,7 +238,7 @@ def test_a_job_that_never_finishes_times_out_with_a_clear_message(sandbox: Sandb
         sandbox, start_date=day, end_date=day, data_sources=["install_cohort"], job_timeout_seconds=0.5
     )
     run = run_tap(config, expect_error=True)
-    message = str(run.error)
+    message = run.error_text
     assert "not finished after" in message and "last status RUNNING" in message
     assert "config['branch']['job_timeout_seconds']" in message
 
@@ -323,7 +323,7 @@ def test_a_requested_dimension_missing_from_every_row_fails_the_window_naming_bo
         dimensions=["touch_data_tilde_advertising_partner_name"],
     )
     run = run_tap(config, expect_error=True)
-    message = str(run.error)
+    message = run.error_text
     assert f"the export has no {requested} in any of its" in message
     assert "install_activity_touch_data_tilde_advertising_partner," in message  # what the rows hold
     assert f"window {day}..{day}" in message and "stream branch_install_cohorts" in message

@@ -182,8 +182,8 @@ def test_429_is_retried_after_retry_after(small: Sandbox) -> None:
 
 def test_a_wrong_app_group_fails_with_the_documented_reason(small: Sandbox) -> None:
     run = run_tap(braze_config(small, start_date=days_ago(1), app_group_id="ag-other"), expect_error=True)
-    assert "HTTP 401" in str(run.error) and "Unknown or missing app group id" in str(run.error)
-    assert "Hint: unknown or missing app group id" in str(run.error)
+    assert "HTTP 401" in run.error_text and "Unknown or missing app group id" in run.error_text
+    assert "Hint: unknown or missing app group id" in run.error_text
 
 
 def test_totals_match_the_sandbox(small: Sandbox) -> None:
@@ -309,7 +309,7 @@ def test_a_canvas_series_refused_for_a_missing_permission_costs_only_that_canvas
         )
     )
     run = run_tap(braze_config(small, start_date=days_ago(3), end_date=days_ago(1)), expect_error=True)
-    message = str(run.error)
+    message = run.error_text
     assert "HTTP 403" in message and "API key lacks canvas.data_series" in message
     assert "stream braze_canvas_data_series" in message and "canvas_id=cnv-00000" in message
     assert "Hint: the REST API key lacks the permission for this endpoint (e.g. canvas.list" in message

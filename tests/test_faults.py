@@ -83,7 +83,7 @@ def test_malformed_json_is_retried(sandbox: Sandbox) -> None:
 def test_401_fails_at_once_with_the_vendor_message_and_a_hint(sandbox: Sandbox) -> None:
     config = appsflyer_config(sandbox, start_date=START, end_date=END, api_token="not-the-token")
     run = run_tap(config, expect_error=True)
-    message = str(run.error)
+    message = run.error_text
     assert len(sandbox.requests_to("appsflyer")) == 1
     assert "HTTP 401" in message and "the authorization token is malformed" in message
     assert "Hint: the API token is malformed" in message
@@ -95,7 +95,7 @@ def test_401_fails_at_once_with_the_vendor_message_and_a_hint(sandbox: Sandbox) 
 def test_404_names_the_app_and_the_plan(sandbox: Sandbox) -> None:
     run = run_tap(appsflyer_config(sandbox, start_date=START, end_date=END, app_ids=["com.unknown"]), expect_error=True)
     assert (
-        "HTTP 404" in str(run.error) and "Cohort API plan" in str(run.error) and "app_id=com.unknown" in str(run.error)
+        "HTTP 404" in run.error_text and "Cohort API plan" in run.error_text and "app_id=com.unknown" in run.error_text
     )
 
 
@@ -103,7 +103,7 @@ def test_retries_end_with_a_clear_error(sandbox: Sandbox) -> None:
     sandbox.add_fault(Fault("status", vendor="applovin", status=500, times=10))
     day = days_ago(3)
     run = run_tap(applovin_config(sandbox, start_date=day, end_date=day, max_retries=2), expect_error=True)
-    message = str(run.error)
+    message = run.error_text
     assert "applovin" in message and "gave up after 3 attempts" in message and "HTTP 500" in message
     assert f"window {day.isoformat()}..{day.isoformat()}" in message
     # The first AppLovin stream gives up after 3 attempts: AppLovin is down, the other two get one attempt each.
@@ -123,8 +123,8 @@ def test_the_applovin_key_never_appears_in_logs_errors_state_or_records(
     failing = run_tap(
         applovin_config(sandbox, start_date=day, end_date=day, api_key=APPLOVIN_KEY + "x"), expect_error=True
     )
-    assert "Report Key" in str(failing.error)
-    everything = caplog.text + str(failing.error) + json.dumps(ok.messages) + json.dumps(failing.messages)
+    assert "Report Key" in failing.error_text
+    everything = caplog.text + failing.error_text + json.dumps(ok.messages) + json.dumps(failing.messages)
     assert "api_key=***" in caplog.text  # urllib3 logged the URLs, redacted
     assert APPLOVIN_KEY not in everything
 

@@ -66,10 +66,10 @@ def test_many_partitions_of_a_vendor_that_is_down_cost_one_partitions_retries(
     if outage == "HTTP 500":
         # One partition's retries, then one attempt for each of the other 17 (before: 18 x 9 = 162 requests).
         assert len(sandbox.requests_to("appsflyer")) == (RETRIES + 1) + 17
-        assert "appsflyer (down)" in str(run.error)
+        assert "appsflyer (down)" in run.error_text
         assert "vendor down (an earlier partition spent its retries" in caplog.text
     else:  # an unreachable host ends the vendor: its other partitions are not asked
-        assert "appsflyer (down)" in str(run.error)
+        assert "appsflyer (down)" in run.error_text
         assert "| (not asked) | appsflyer_cohorts | 17 partition(s) | its vendor ended earlier |" in caplog.text
     assert "Vendor(s) down in this run: appsflyer" in caplog.text
     # Every AppsFlyer bookmark is where it was; Adjust synced as in a clean run.
@@ -87,7 +87,7 @@ def test_applovins_three_streams_down_cost_one_streams_retries(sandbox: Sandbox)
     config = applovin_config(sandbox, retry_wait_seconds=0.01)
     run = run_tap(config, expect_error=True)
     assert len(sandbox.requests_to("applovin")) == (RETRIES + 1) + 2  # before: 3 x 9 = 27
-    assert "applovin (down)" in str(run.error)
+    assert "applovin (down)" in run.error_text
     assert run.records() == []
 
 
@@ -104,7 +104,7 @@ def test_a_success_resets_it(sandbox: Sandbox, caplog: pytest.LogCaptureFixture)
     synced = {r["app_id"] for r in run.records("appsflyer_cohorts")}
     assert synced == {"id1234567890", "com.example.third"}  # the third app's two 502s were retried
     assert "appsflyer answers again: requests are retried again" in caplog.text
-    assert "1 partition(s) failed (appsflyer (down))" in str(run.error)
+    assert "1 partition(s) failed (appsflyer (down))" in run.error_text
 
 
 def test_a_run_s_retries_have_a_budget(sandbox: Sandbox) -> None:
@@ -115,4 +115,4 @@ def test_a_run_s_retries_have_a_budget(sandbox: Sandbox) -> None:
     run = run_tap(config, expect_error=True)
     # 429 is not the host failing: no "down"; the budget (1 s of 0.2 s waits) allows 5 retries in the whole run.
     assert len(sandbox.requests_to("appsflyer")) == 6 + 5
-    assert "its retry_budget_seconds (1s)" in str(run.error) and "(down)" not in str(run.error)
+    assert "its retry_budget_seconds (1s)" in run.error_text and "(down)" not in run.error_text

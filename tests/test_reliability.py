@@ -160,7 +160,7 @@ def test_a_permanent_failure_names_where_and_resumes_without_gaps(
     sandbox.reset()
     sandbox.add_fault(Fault("status", vendor=vendor.name, status=500, times=1000, skip=2, message="outage"))
     failed = run_tap(config, expect_error=True)
-    message = str(failed.error)
+    message = failed.error_text
     assert vendor.name in message and "stream " in message and "gave up after 2 attempts" in message
     assert "HTTP 500" in message and "outage" in message
     if vendor.name != "braze":  # Braze's first failing request is a list page, which has no window

@@ -50,7 +50,7 @@ def test_an_interrupted_run_resumes_without_gaps(sandbox: Sandbox) -> None:
     # alone (the last month's cohorts are asked once more then: tests/test_sync_log.py).
     config = appsflyer_config(sandbox, start_date=start, lookback_days=0, fraud_window=False)
     interrupted = run_tap(config, expect_error=True)
-    assert "token revoked" in str(interrupted.error)
+    assert "token revoked" in interrupted.error_text
     last_state = interrupted.final_state
     assert bookmark(last_state) == days_ago(30).isoformat()
 

@@ -28,7 +28,12 @@ class Failure:
 
 
 class RunFailed(VendorError):
-    """Raised after the whole run, when some partitions failed: the process exits non-zero."""
+    """Raised after the whole run, when some partitions failed: the process exits non-zero. Its message points to
+    the summary above it; `failures` holds each."""
+
+    def __init__(self, message: str, failures: list[Failure]) -> None:
+        super().__init__(message)
+        self.failures = failures
 
 
 @dataclass
@@ -88,5 +93,6 @@ class RunLedger:
         raise RunFailed(
             f"{len(self.failures)} partition(s) failed ({', '.join(vendors)}): the run summary above names each "
             "one, where and why; every other partition synced, and the failed ones keep their bookmarks and are "
-            "asked again next run; `tap-cohorts --config … --test` checks each vendor's credentials and ids"
+            "asked again next run; `tap-cohorts --config … --test` checks each vendor's credentials and ids",
+            self.failures,
         )

@@ -68,7 +68,8 @@ SECTION = th.Property(
         th.Property("tracker_filter", LIST, description="Tracker tokens to include."),
         *vendor_properties(base_url=settings.BASE_URL, rate_limits=settings.RATE_LIMITS),
     ),
-    description="Adjust cohort endpoints. Absent: no Adjust streams.",
+    description="Adjust's legacy KPI Service cohort endpoints. DEPRECATED: use the adjust_report section "
+    "(adjust_report_cohorts). Absent: no KPI Service streams.",
 )
 
 
@@ -102,6 +103,10 @@ def validate(config: Mapping[str, Any]) -> list[str]:
 
 
 def streams(tap: Tap, section: Mapping[str, Any], runtime: VendorRuntime, client: VendorClient) -> list[Stream]:
+    tap.logger.warning(
+        "adjust: %s; the streams adjust_cohorts, adjust_app_cohorts and adjust_tracker_cohorts still sync",
+        settings.DEPRECATION,
+    )
     classes: list[type[AdjustCohortStream]] = [AdjustCohortsStream, AdjustAppCohortsStream]
     if section.get("tracker_tokens"):
         classes.insert(1, AdjustTrackerCohortsStream)

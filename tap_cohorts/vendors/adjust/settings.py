@@ -11,6 +11,13 @@ APP_PATH = "/kpis/v1/{app_token}/cohorts"
 TRACKER_PATH = "/kpis/v1/{app_token}/trackers/{tracker_token}/cohorts"
 APPS_PATH = "/kpis/v1/{app_tokens}/cohorts"
 
+# Adjust calls the KPI Service legacy and points customers to the Report Service; its cost KPIs return 0 since
+# 25 April 2023 ("Cost aggregation deprecation"). Said in discovery (each stream's schema), the config and the log.
+DEPRECATION = (
+    "DEPRECATED: Adjust's legacy KPI Service (Adjust points customers to the Report Service, and its cost KPIs return "
+    "0 since April 2023); use adjust_report_cohorts (config section adjust_report) instead"
+)
+
 # The document states no rate limit, no longest range and no oldest date: a polite default rate, and windows
 # of a month so that one answer stays small.
 RATE_LIMITS = [RateLimit(5, 1)]

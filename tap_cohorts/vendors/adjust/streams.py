@@ -110,11 +110,12 @@ class AdjustCohortStream(WindowedStream):
         return columns
 
     def build_schema(self) -> dict:
-        return cohort_schema(
+        schema = cohort_schema(
             keys=[th.Property(name, th.StringType, required=True) for name in self.key_columns],
             dimensions=self.dimension_columns,
             number_metrics=[kpi_column(k) for k in self.kpis],
         )
+        return {**schema, "description": settings.DEPRECATION, "deprecated": True}
 
     def plan(self, context: Mapping[str, Any] | None, first: dt.date, last: dt.date, today: dt.date) -> list[Window]:
         """Windows of whole weeks or months: a cohort split across two windows would be stored half."""
