@@ -46,6 +46,8 @@ OPTION_LISTS = {"region": "regions"}
 DATE_LEVELS = {"days": "day", "weeks": "week", "months": "month"}
 MAX_PERIODS = {"day": 30, "week": 12, "month": 6}
 FORBIDDEN_KPI = "forbidden_kpi"
+COHORT_SIZE_KPIS = ("installs", "cohort_size")
+COUNT_KPIS = ("sessions", "clicks")
 
 
 @dataclass(frozen=True)
@@ -200,17 +202,37 @@ class AdjustSimulator:
             days = [query.start]
         else:
             days = [d for d in self.cohort_days(start, query.period) if query.start <= d <= query.end]
-        visible = sorted((k, str(v)) for k, v in identity.items() if k != "date")
+        cohort = sorted((k, str(v)) for k, v in identity.items() if k not in ("date", "period"))
         # A period in progress (begun, not complete) has only part of its value; once complete it stays.
         progress = 0.5 if start is not None and self.in_progress(query, start, identity.get("period", 0)) else 1.0
+        period = identity.get("period", 0)
+        seed = (self.config.seed, "adjust")
+        revision = self.config.revision
+        # Like a cohort: one size per cohort whatever the period, rates between 0 and 1 that decay with the period
+        # (day 0 is the install day: all of the cohort), other KPIs per user, falling with the period.
+        installs = {day: int(revised(50 + 950 * unit(*seed, "installs", day.isoformat(), cohort), revision))
+                    for day in days}  # fmt: skip
+        cohort_size = sum(installs.values())
         values: list[float | int] = []
         for kpi in query.kpis:
+            if kpi in COHORT_SIZE_KPIS:
+                values.append(cohort_size)
+                continue
+            if kpi.endswith("_rate"):
+                retained = 0.0
+                for day in days:
+                    first = 0.15 + 0.4 * unit(*seed, kpi, day.isoformat(), cohort)
+                    rate = 1.0 if period == 0 else first / (1 + 0.35 * (period - 1))
+                    # A revision lowers a share (installs found fraudulent, say): it stays a share, and decays.
+                    retained += installs[day] * max(0.0, rate / (1 + 0.1 * revision) - 0.001 * revision) * progress
+                values.append(round(retained / cohort_size, 4) if cohort_size else 0.0)
+                continue
             total = 0.0
             for day in days:
-                base = unit(self.config.seed, "adjust", kpi, day.isoformat(), visible) * progress
+                per_user = unit(*seed, kpi, day.isoformat(), cohort) * progress / (1 + 0.2 * period)
                 # Revised per day (money in cents: written as total / 100), so a week's or month's sum changes too.
-                total += revised(base * 1000 / (1 + 0.2 * identity.get("period", 0)), self.config.revision)
-            values.append(int(total) if kpi in ("installs", "sessions", "clicks") else round(total / 100, 4))
+                total += revised(installs[day] * per_user * 10, revision)
+            values.append(int(total) if kpi in COUNT_KPIS else round(total / 100, 4))
         return values[:-1] if self.config.adjust_short_kpi_values else values
 
     @staticmethod
