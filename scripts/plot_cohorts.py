@@ -1,7 +1,7 @@
-"""The demo's picture of the unified model: LTV curves (cumulative revenue per install by day since install, one
-line per vendor and app) and a retention heatmap (cohort date x day since install), from the dbt models in DuckDB.
-Values the vendor can still change (`is_final` false) are marked: the LTV curve of final values is solid and the
-one with provisional values dashed; provisional heatmap cells are hatched.
+"""The demo's picture of the unified model, by day since install and vendor: LTV (cumulative revenue per install)
+for every vendor with revenue, retention, and ROAS (cumulative revenue over cost), each over every app, country
+and source, from the dbt models in DuckDB. Values the vendor can still change (`is_final` false) are marked: the
+solid line with dots is the final values alone, the dashed one includes the provisional.
 
     python scripts/plot_cohorts.py output/cohorts.duckdb output/cohorts.png
 """
@@ -13,81 +13,80 @@ from pathlib import Path
 
 import duckdb
 import matplotlib
-from matplotlib.patches import Rectangle
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 
-# Per vendor, app and day since install: revenue over installs of the cohorts that have reached that day.
-LTV = """
-select vendor, app_id, period, sum(revenue_cumulative) / sum(cohort_size) as ltv, count(*) as cohorts,
-  sum(case when is_final then revenue_cumulative end) / sum(case when is_final then cohort_size end) as final_ltv
-from analytics.cohort_ltv
-group by vendor, app_id, period
-having count(*) >= 3
-order by vendor, app_id, period
-"""
-# Retention by day from an attribution vendor (Adjust first: its days in progress show as the young cohorts'
-# empty corner), every app, country and source together, weighted by cohort size.
-RETENTION = """
-with vendor as (
-  select vendor from analytics.cohort_metrics where retention_rate is not null and period_unit = 'day'
-  group by vendor order by vendor = 'adjust' desc, vendor = 'applovin', count(distinct period) desc limit 1
-)
-select m.vendor, m.cohort_date, m.period, sum(m.retention_rate * m.cohort_size) / sum(m.cohort_size) as retention,
-  min(case when m.is_final then 1 else 0 end) = 1 as final
-from analytics.cohort_metrics m join vendor using (vendor)
-where m.retention_rate is not null and m.period_unit = 'day'
-group by m.vendor, m.cohort_date, m.period
-order by m.cohort_date, m.period
-"""
+COLORS = {"appsflyer": "tab:green", "adjust": "tab:blue", "branch": "tab:purple", "applovin": "tab:orange"}
+# Each panel: its title and y label, and a query giving vendor, period, the value over every cohort that has
+# reached that day, and the value over the final rows alone. Days that fewer than 3 cohorts reached are left out.
+PANELS = [
+    (
+        "LTV: cumulative revenue per install",
+        "revenue per install",
+        """
+        select vendor, period, sum(revenue_cumulative) / sum(cohort_size),
+          sum(case when is_final then revenue_cumulative end) / sum(case when is_final then cohort_size end)
+        from analytics.cohort_ltv
+        group by vendor, period having count(distinct cohort_date) >= 3
+        """,
+    ),
+    (
+        "Retention: share of the cohort active",
+        "retention rate",
+        """
+        select vendor, period, sum(retention_rate * cohort_size) / sum(cohort_size),
+          sum(case when is_final then retention_rate * cohort_size end)
+            / sum(case when is_final then cohort_size end)
+        from analytics.cohort_metrics
+        where retention_rate is not null and period_unit = 'day'
+        group by vendor, period having count(distinct cohort_date) >= 3
+        """,
+    ),
+    (
+        "ROAS: cumulative revenue over cost",
+        "ROAS",
+        """
+        select cost_vendor, period, sum(revenue) / sum(cost),
+          sum(case when is_final then revenue end) / sum(case when is_final then cost end)
+        from analytics.cohort_roas
+        where roas is not null
+        group by cost_vendor, period having count(distinct cohort_date) >= 3
+        """,
+    ),
+]
+
+
+def draw(axes: Axes, rows: list[tuple], title: str, label: str) -> None:
+    curves: dict[str, list[tuple[int, float, float | None]]] = {}
+    for vendor, period, value, final in rows:
+        curves.setdefault(vendor, []).append((period, value, final))
+    for vendor, points in sorted(curves.items()):
+        points.sort()
+        color = COLORS.get(vendor)
+        axes.plot([p for p, _, _ in points], [v for _, v, _ in points], linestyle="--", linewidth=1, color=color)
+        finals = [(p, f) for p, _, f in points if f is not None]
+        axes.plot([p for p, _ in finals], [f for _, f in finals], marker="o", markersize=3, color=color, label=vendor)
+    axes.set_title(title, fontsize=10)
+    axes.set_xlabel("days since install")
+    axes.set_ylabel(label)
+    axes.grid(alpha=0.3)
+    if curves:
+        axes.legend(fontsize=8)
 
 
 def plot(database: str, picture: str) -> str:
+    figure, panels = plt.subplots(1, len(PANELS), figsize=(16, 5))
     with duckdb.connect(database, read_only=True) as connection:
-        curves = connection.execute(LTV).fetchall()
-        cells = connection.execute(RETENTION).fetchall()
-    figure, (left, right) = plt.subplots(1, 2, figsize=(14, 5.5), gridspec_kw={"width_ratios": [1, 1.2]})
-    lines: dict[tuple[str, str], tuple[list[int], list[float], list[float | None]]] = {}
-    for vendor, app, period, ltv, _, final_ltv in curves:
-        days, values, finals = lines.setdefault((vendor, app), ([], [], []))
-        days.append(period)
-        values.append(ltv)
-        finals.append(final_ltv)
-    for (vendor, app), (days, values, finals) in sorted(lines.items()):
-        if len(days) < 3:
-            continue  # a vendor without consecutive days from 0 has no cumulative curve to speak of
-        (line,) = left.plot(days, values, linestyle="--", linewidth=1, alpha=0.7)
-        final_days = [day for day, value in zip(days, finals, strict=True) if value is not None]
-        final_values = [value for value in finals if value is not None]
-        left.plot(final_days, final_values, marker="o", markersize=3, color=line.get_color(), label=f"{vendor}: {app}")
-    left.set_title("LTV: cumulative revenue per install (solid: final values; dashed: with provisional)")
-    left.set_xlabel("days since install")
-    left.set_ylabel("revenue per install")
-    left.grid(alpha=0.3)
-    left.legend(fontsize=8)
-    dates = sorted({str(date) for _, date, _, _, _ in cells})
-    periods = sorted({period for _, _, period, _, _ in cells})
-    grid = [[float("nan")] * len(periods) for _ in dates]
-    for _, date, period, retention, _ in cells:
-        grid[dates.index(str(date))][periods.index(period)] = retention
-    image = right.imshow(grid, aspect="auto", cmap="viridis", vmin=0)
-    for _, date, period, _, final in cells:
-        if not final:  # the vendor can still change it: not a drop in retention
-            cell = (periods.index(period) - 0.5, dates.index(str(date)) - 0.5)
-            right.add_patch(Rectangle(cell, 1, 1, fill=False, hatch="///", edgecolor="white", linewidth=0))
-    right.set_xticks(range(len(periods)), [str(p) for p in periods])
-    step = max(1, len(dates) // 12)
-    right.set_yticks(range(0, len(dates), step), dates[::step])
-    right.set_xlabel("day since install")
-    right.set_ylabel("cohort (install date)")
-    right.set_title(f"Retention ({cells[0][0] if cells else 'no vendor'}): share active (hatched: provisional)")
-    figure.colorbar(image, ax=right, label="retention rate")
+        for axes, (title, label, query) in zip(panels, PANELS, strict=True):
+            draw(axes, connection.execute(query).fetchall(), title, label)
+    figure.suptitle("The unified model by vendor (solid with dots: final values; dashed: with provisional ones)")
     figure.tight_layout()
     Path(picture).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(picture, dpi=110)
+    figure.savefig(picture, dpi=100)
     return picture
 
 
 if __name__ == "__main__":
-    print(f"LTV curves and retention heatmap written to {plot(sys.argv[1], sys.argv[2])}")
+    print(f"LTV, retention and ROAS by day since install written to {plot(sys.argv[1], sys.argv[2])}")

@@ -80,7 +80,7 @@ def appsflyer_cohorts(simulators: Simulators, first: dt.date, last: dt.date) -> 
     rows = []
     for app in ("com.example.puzzle", "id1234567890"):
         for kpi in ("sessions", "revenue"):
-            query = AppsFlyerQuery(app, "user_acquisition", kpi, first, last, ("pid", "date"), "on_day", PERIODS)
+            query = AppsFlyerQuery(app, "user_acquisition", kpi, first, last, ("pid", "date"), "cumulative", PERIODS)
             rows += list(simulator.truth(query))
     return rows
 

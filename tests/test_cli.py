@@ -32,20 +32,6 @@ def tap(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
     return result
 
 
-def settings_table(markdown: str) -> list[str]:
-    """The first table after the `## Settings` heading, as lines."""
-    lines = markdown.split("## Settings", 1)[1].splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
-    end = next((i for i, line in enumerate(lines[start:], start) if not line.startswith("|")), len(lines))
-    return lines[start:end]
-
-
-def test_the_readme_settings_table_is_the_about_output() -> None:
-    about = tap("--about", "--format=markdown").stdout
-    readme = (ROOT / "README.md").read_text()
-    assert settings_table(about) == settings_table(readme)
-
-
 def test_discover_lists_every_stream_with_its_key(sandbox: Sandbox, tmp_path: Path) -> None:
     config = {**appsflyer_config(sandbox, groupings=["pid", "geo"]), **applovin_config(sandbox, columns=["country"])}
     path = tmp_path / "config.json"

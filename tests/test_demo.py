@@ -39,6 +39,15 @@ def run_demo(tmp_path: Path) -> str:
 @pytest.mark.e2e
 def test_the_demo_lands_every_stream_in_duckdb_and_a_second_run_upserts(tmp_path: Path) -> None:
     output = run_demo(tmp_path)
+    # The answer first: the unified model by vendor for the newest cohorts at day 7, then the tables.
+    answer = output.index("The answer (analytics.cohort_metrics, cohort_ltv, cohort_roas)")
+    assert answer < output.index("Loaded into")
+    rows = [line.split() for line in output[answer:].splitlines()[2:14]]
+    assert {row[1] for row in rows} == {"adjust", "applovin", "appsflyer", "branch"}
+    assert len({row[0] for row in rows}) == 3 and all(row[0] <= days_ago(8).isoformat() for row in rows)
+    adjust = next(row for row in rows if row[1] == "adjust")
+    assert all(value.endswith("%") and 0 < float(value[:-1]) < 100 for value in adjust[3:5])
+    assert (tmp_path / "cohorts.png").stat().st_size > 20_000
     expected = expected_rows(20)
     assert len(expected) == 33  # every stream of the five vendors in the demo
     for table, rows in expected.items():

@@ -184,7 +184,7 @@ def test_a_list_that_fails_partway_is_no_unit(sandbox: Sandbox) -> None:
 
 
 def is_final_by_rule(stream: str, record: dict, today: dt.date) -> bool:
-    """The vendors' rules, as the README states them."""
+    """The vendors' rules, as docs/runs.md states them."""
     cohort = dt.date.fromisoformat(record["cohort_date"])
     period = record["period"]
     if stream == "appsflyer_cohorts":

@@ -236,7 +236,7 @@ class Simulation:
 
     @staticmethod
     def is_final(table: str, cohort_date: dt.date, period: int, asked: dt.date) -> bool:
-        """The vendors' rules, as the README states them, for a value asked on `asked`."""
+        """The vendors' rules, as docs/runs.md states them, for a value asked on `asked`."""
         complete = cohort_date + dt.timedelta(days=period + 1)
         if table == "appsflyer_cohorts":
             return asked >= max(complete, fraud_window_closes(cohort_date))

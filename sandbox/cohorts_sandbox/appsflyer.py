@@ -218,7 +218,7 @@ class AppsFlyerSimulator:
         cost = None if ecpi is None else round(users * ecpi, 2)
         activity = 0.15 + 0.7 * unit(*seed, query.kpi, "activity")
         decay = 0.2 + unit(*seed, query.kpi, "decay")
-        price = 0.5 + 5 * unit(*seed, query.kpi, "price")
+        price = 0.05 + 0.5 * unit(*seed, query.kpi, "price")  # a share of the active users pays
         cumulative = query.aggregation == "cumulative"
         values: dict[int, dict[str, float | int]] = {}
         cumulative_count = cumulative_sum = first_cumulative = 0.0

@@ -1,5 +1,5 @@
 {#
-  The post-load step that keeps the loaded tables equal to the vendors (README "How the warehouse stays equal to
+  The post-load step that keeps the loaded tables equal to the vendors (docs/warehouses.md, "How the warehouse stays equal to
   the vendor"). Upserts by primary key cannot remove a row whose key the vendor no longer returns; this can.
 
   Cohort tables: `cohort_syncs` holds one row per unit a run asked the vendor again (stream, sync_partition,

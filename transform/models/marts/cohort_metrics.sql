@@ -1,5 +1,5 @@
 {# Every cohort vendor in one long table: one row per vendor x app x cohort_date x country x source x period
-   (README: "The unified model" maps each vendor's fields to these columns). #}
+   (docs/unified-model.md maps each vendor's fields to these columns). #}
 {% set columns = ['vendor', 'app_id', 'cohort_date', 'country', 'source', 'period', 'period_unit', 'cohort_size',
                   'active_users', 'retention_rate', 'sessions', 'revenue', 'revenue_cumulative', 'cost', 'currency', 'is_final'] %}
 {% for model in ['stg_appsflyer_cohorts', 'stg_adjust_report_cohorts', 'stg_branch_install_cohorts',
