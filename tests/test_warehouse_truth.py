@@ -90,6 +90,7 @@ class Simulation:
             "kpis": ["sessions"],
             "groupings": self.groupings,
             "periods": list(AF_PERIODS),
+            "aggregation_type": "on_day",  # the demo environment's is cumulative
             "rate_limits": [{"requests": 60, "seconds": 0.6}, {"requests": 50000, "seconds": 864}],
         }
         environment = {
