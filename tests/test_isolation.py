@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from cohorts_sandbox import Fault, Sandbox
+from cohorts_sandbox import Fault, Sandbox, SandboxConfig
 from tap_cohorts.core.errors import VendorError
 from tap_cohorts.core.failures import RunFailed
 from tests.helpers import TapRun, applovin_config, appsflyer_config, days_ago, run_tap
@@ -47,11 +47,23 @@ def bookmarks(run: TapRun, stream: str) -> dict[str, str | None]:
     return {repr(sorted((p.get("context") or {}).items())): p.get("replication_key_value") for p in partitions}
 
 
-@pytest.fixture
-def five(sandbox: Sandbox) -> Sandbox:
+def shrunk(sandbox: Sandbox) -> Sandbox:
     shrink_braze(sandbox)
     sandbox.config.braze_export_polls = 1
     return sandbox
+
+
+@pytest.fixture
+def five(sandbox: Sandbox) -> Sandbox:
+    return shrunk(sandbox)
+
+
+@pytest.fixture(scope="module")
+def clean() -> dict:
+    """What a clean run of every vendor gives (the same from every sandbox of one seed): each failing run is
+    compared with it, so it is run once for the module."""
+    with Sandbox(SandboxConfig(time_scale=0.01)) as sandbox:
+        return keyed(run_tap(all_vendors(shrunk(sandbox))))
 
 
 # Per vendor: how one of its partitions fails for good, the stream it belongs to, and that partition's context.
@@ -89,14 +101,14 @@ FAILURES: dict[str, tuple[Fault | None, str, dict[str, str] | None]] = {
 
 
 @pytest.mark.parametrize("vendor", FAILURES)
-def test_one_failing_partition_costs_only_itself(five: Sandbox, vendor: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_one_failing_partition_costs_only_itself(
+    five: Sandbox, clean: dict, vendor: str, caplog: pytest.LogCaptureFixture
+) -> None:
     config = all_vendors(five, max_retries=1)
     for section in config.values():
         if isinstance(section, dict):
             section["max_retries"] = 1
-    clean = keyed(run_tap(config))
     assert len(clean) >= 33 - 4  # every stream of every vendor (the News Feed and product series may be empty)
-    five.reset()
     fault, stream, partition = FAILURES[vendor]
     if fault:
         five.add_fault(fault)
@@ -123,11 +135,9 @@ def test_one_failing_partition_costs_only_itself(five: Sandbox, vendor: str, cap
 
 
 def test_a_refused_credential_ends_that_vendor_after_one_request(
-    five: Sandbox, caplog: pytest.LogCaptureFixture
+    five: Sandbox, clean: dict, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = all_vendors(five)
-    clean = keyed(run_tap(config))
-    five.reset()
     five.add_fault(Fault("status", vendor="adjust", status=401, times=10_000, message="token revoked"))
     failed = run_tap(config, expect_error=True)
     # One request to the KPI Service, one to the Report Service (one token, two sections): each ends at once.
