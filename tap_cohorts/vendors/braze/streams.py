@@ -70,10 +70,11 @@ def keep_extras(stream: TapStream, record: dict, declared: Mapping[str, Any]) ->
     return record
 
 
-def permission(path: str) -> str:
-    """The REST API key permission an endpoint needs, as Braze's dashboard names it (`/kpi/dau/data_series` is
-    `kpi.dau.data_series`)."""
-    return path.strip("/").replace("/", ".")
+def permission_probe(path: str, params: Mapping[str, Any]) -> Probe:
+    """`--test`'s request to one endpoint, named by the REST API key permission it needs, as Braze's dashboard
+    names it (`/kpi/dau/data_series` needs `kpi.dau.data_series`)."""
+    permission = path.strip("/").replace("/", ".")
+    return Probe(f"permission {permission}", config_key("braze", "api_key"), "GET", path, params)
 
 
 def with_app_group(section: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
@@ -174,15 +175,7 @@ class BrazeListStream(BrazeStream):
 
     def connection_probes(self) -> list[Probe]:
         """The list's first page: a 403 names the REST API key's missing permission."""
-        return [
-            Probe(
-                f"permission {permission(self.endpoint.path)}",
-                config_key("braze", "api_key"),
-                "GET",
-                self.endpoint.path,
-                self.params(page=0),
-            )
-        ]
+        return [permission_probe(self.endpoint.path, self.params(page=0))]
 
     def project(self, item: Any) -> dict:
         """The item's schema fields, and the fields Braze adds in `extra_properties`. The JSON types are Braze's
@@ -285,13 +278,7 @@ class BrazeSeriesStream(SchemaOnce, WindowedStream):
             return []
         extra = {"length": 1, "ending_at": f"{probe_window(utc_today()).end.isoformat()}T23:59:59Z"}
         return [
-            Probe(
-                f"permission {permission(self.endpoint.path)}",
-                config_key("braze", "api_key"),
-                "GET",
-                self.endpoint.path,
-                with_app_group(self.section, **extra, **self.endpoint.extra_params),
-            )
+            permission_probe(self.endpoint.path, with_app_group(self.section, **extra, **self.endpoint.extra_params))
         ]
 
     def read_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
