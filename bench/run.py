@@ -651,10 +651,14 @@ def main() -> None:
     if sys.argv[1:2] == ["--reference"]:
         print(json.dumps(REFERENCES[sys.argv[2]](**json.loads(Path(sys.argv[3]).read_text()))))
         return
+    sys.path.insert(0, str(ROOT))
+    from bench.pipeline import pipeline  # here: it imports this module
+
     report = Report()
     throughput_and_memory(report)
     backfills(report)
     peer(report)
+    loaders = pipeline()
     table = [
         "| measure | tap-cohorts | reference |",
         "| --- | --- | --- |",
@@ -663,6 +667,8 @@ def main() -> None:
     text = (
         f"Benchmark of {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores\n\n"
         + "\n".join(table)
+        + "\n\nThe pipeline, per stream shape (records/s; the bound is the slower side alone):\n\n"
+        + "\n".join(loaders)
     )
     print(text)
     results = ROOT / "bench/results"

@@ -1,0 +1,266 @@
+"""The pipeline as users run it: per stream shape, the tap alone (its messages recorded to a file), each loader
+alone on those messages (with `meltano.yml`'s settings), tap | loader (the two processes as `meltano run` joins
+them, each one's peak RSS), and `meltano run tap-cohorts <loader>` end to end; records/s, and which side bounds
+the pipeline. Into DuckDB and the PostgreSQL server this starts.
+
+Run: `make bench` (with the rest), or `.venv/bin/python bench/pipeline.py`. `BENCH_PIPELINE_RECORDS` (default
+1,000,000) sets the size of each shape.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.run import BIN, ROOT, TODAY, SandboxProcess, catalog_selecting, progress
+from tests.postgres_server import PostgresServer, running_postgres
+
+RECORDS = int(os.environ.get("BENCH_PIPELINE_RECORDS", 1_000_000))
+LOADERS = ("target-duckdb", "target-postgres")
+FAST = [{"requests": 100_000, "seconds": 1}]
+
+
+@dataclass
+class Shape:
+    """A stream shape: the sandbox's size for about RECORDS records, and the tap's config for it."""
+
+    name: str
+    stream: str
+    sandbox: dict[str, Any]
+    config: Callable[[SandboxProcess], dict]
+
+
+def shapes() -> list[Shape]:
+    scale = RECORDS / 1_000_000
+    af_days = max(1, round(93 * scale))  # 400 cohorts a day x 27 periods
+    countries = max(1, math.ceil(350 * scale))  # 4 apps a country, 45 days x 16 periods
+    campaigns = max(1, round(10_000 * scale))  # 100 days of series each
+    branch_days = max(1, round(90 * scale))
+    return [
+        Shape(
+            "AppsFlyer CSV",
+            "appsflyer_cohorts",
+            {"appsflyer_cardinality": {"pid": 8, "c": 5, "geo": 10}},
+            lambda sandbox: {
+                "start_date": (TODAY - dt.timedelta(days=af_days)).isoformat(),
+                "appsflyer": {
+                    "api_token": "af-sandbox-token",
+                    "base_url": sandbox.url("appsflyer"),
+                    "app_ids": ["com.example.puzzle"],
+                    "kpis": ["sessions"],
+                    "groupings": ["pid", "c", "geo"],
+                    "rate_limits": FAST,
+                },
+            },
+        ),
+        Shape(
+            "AppLovin JSON",
+            "applovin_cohort_revenue",
+            {"applovin_countries": countries},
+            lambda sandbox: {
+                "applovin": {
+                    "api_key": "applovin-sandbox-report-key",
+                    "base_url": sandbox.url("applovin"),
+                    "rate_limits": FAST,
+                }
+            },
+        ),
+        Shape(
+            "Branch export",
+            "branch_install_cohorts",
+            {"branch_cardinality": {"touch_data_tilde_campaign": 20, "data_country_code": 12}},
+            lambda sandbox: {
+                "start_date": (TODAY - dt.timedelta(days=branch_days)).isoformat(),
+                "branch": {
+                    "access_token": "branch-sandbox-access-token",
+                    "organization_id": "org-sandbox",
+                    "base_url": sandbox.url("branch"),
+                    "data_sources": ["install_cohort"],
+                    "dimensions": ["touch_data_tilde_campaign", "data_country_code"],
+                    "measures": ["OPEN"],
+                    "poll_interval_seconds": 0.01,
+                    "poll_max_interval_seconds": 0.05,
+                    "rate_limits": FAST,
+                },
+            },
+        ),
+        Shape(
+            "Braze series",
+            "braze_campaign_data_series",
+            {"braze_campaigns": campaigns},
+            lambda sandbox: {
+                "start_date": (TODAY - dt.timedelta(days=100)).isoformat(),
+                "braze": {
+                    "api_key": "braze-sandbox-api-key",
+                    "app_group_id": "ag-sandbox",
+                    "base_url": sandbox.url("braze"),
+                    "news_feed": False,
+                    "rate_limits": FAST,
+                },
+            },
+        ),
+    ]
+
+
+def loader_config(loader: str, folder: Path, postgres: PostgresServer, database: str) -> dict:
+    """The loader's settings as `meltano.yml` gives them, and where it writes."""
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    plugin = next(p for p in project["plugins"]["loaders"] if p["name"] == loader)
+    config = dict(plugin.get("config") or {})
+    if loader == "target-duckdb":
+        config["filepath"] = str(folder / f"{database}.duckdb")
+    else:
+        config.update(host=postgres.host, port=postgres.port, user=postgres.user, password=postgres.password or "bench")
+        config["database"] = database
+    return config
+
+
+def meltano_env(loader: str, config: dict, tap_config: dict, shape: Shape, folder: Path) -> dict[str, str]:
+    """`meltano run`'s environment: the tap's vendor section and selection, the loader's connection."""
+    prefix = loader.upper().replace("-", "_")
+    env = {
+        **os.environ,
+        "MELTANO_DATABASE_URI": f"sqlite:///{folder / 'meltano.db'}",
+        "TAP_COHORTS__SELECT": json.dumps([f"{shape.stream}.*"]),
+        **{
+            f"TAP_COHORTS_{key.upper()}": json.dumps(value) if isinstance(value, dict) else str(value)
+            for key, value in tap_config.items()
+        },
+    }
+    for key in ("filepath", "host", "port", "user", "password", "database"):
+        if key in config:
+            env[f"{prefix}_{key.upper()}"] = str(config[key])
+    return env
+
+
+def wait(process: subprocess.Popen) -> float:
+    """Wait for the process; its own peak RSS in MB."""
+    _, status, usage = os.wait4(process.pid, 0)
+    if status:
+        raise RuntimeError(f"{process.args[0]} failed ({status})")
+    return usage.ru_maxrss / 1024
+
+
+def count_records(path: Path) -> int:
+    with path.open("rb") as messages:
+        return sum(1 for line in messages if line.startswith(b'{"type":"RECORD"'))
+
+
+def measure_shape(shape: Shape, postgres: PostgresServer, folder: Path) -> list[dict[str, Any]]:
+    sandbox = SandboxProcess(time_scale=0.001, **shape.sandbox)
+    try:
+        tap_config = shape.config(sandbox)
+        (folder / "tap.json").write_text(json.dumps(tap_config))
+        catalog = catalog_selecting(tap_config, {shape.stream})
+        (folder / "catalog.json").write_text(json.dumps(catalog))
+        tap_args = [
+            str(BIN / "tap-cohorts"),
+            "--config",
+            str(folder / "tap.json"),
+            "--catalog",
+            str(folder / "catalog.json"),
+        ]
+        messages = folder / "messages.jsonl"
+        progress(f"{shape.name}: the tap alone")
+        started = time.monotonic()
+        with messages.open("wb") as out:
+            tap_rss = wait(subprocess.Popen(tap_args, stdout=out, stderr=subprocess.DEVNULL))
+        tap_seconds = time.monotonic() - started
+        records = count_records(messages)  # only the shape's stream is selected
+        rows = []
+        for loader in LOADERS:
+            target = ROOT / f".meltano/loaders/{loader}/venv/bin/{loader}"
+            figures: dict[str, Any] = {"shape": shape.name, "loader": loader, "records": records}
+            figures.update(tap_seconds=tap_seconds, tap_rss=tap_rss)
+            for step in ("alone", "piped"):
+                database = f"{shape.stream}_{loader.replace('-', '_')}_{step}"
+                with postgres.database(database) as name:
+                    config = loader_config(loader, folder, postgres, name)
+                    (folder / "target.json").write_text(json.dumps(config))
+                    target_args = [str(target), "--config", str(folder / "target.json")]
+                    progress(f"{shape.name}: {loader} {step}")
+                    started = time.monotonic()
+                    if step == "alone":
+                        with messages.open("rb") as stdin:
+                            figures["loader_rss"] = wait(
+                                subprocess.Popen(
+                                    target_args, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                                )
+                            )
+                        figures["loader_seconds"] = time.monotonic() - started
+                    else:
+                        tap = subprocess.Popen(tap_args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                        load = subprocess.Popen(
+                            target_args, stdin=tap.stdout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                        )
+                        assert tap.stdout is not None
+                        tap.stdout.close()
+                        figures["piped_tap_rss"], figures["piped_loader_rss"] = wait(tap), wait(load)
+                        figures["piped_seconds"] = time.monotonic() - started
+            with postgres.database(f"{shape.stream}_{loader.replace('-', '_')}_meltano") as name:
+                config = loader_config(loader, folder, postgres, name)
+                progress(f"{shape.name}: meltano run tap-cohorts {loader}")
+                started = time.monotonic()
+                subprocess.run(
+                    [str(BIN / "meltano"), "--environment=bench", "run", "tap-cohorts", loader],
+                    cwd=ROOT,
+                    env=meltano_env(loader, config, tap_config, shape, folder),
+                    check=True,
+                    capture_output=True,
+                )
+                figures["meltano_seconds"] = time.monotonic() - started
+            rows.append(figures)
+            sandbox.reset()
+        return rows
+    finally:
+        sandbox.stop()
+
+
+def table(rows: list[dict[str, Any]]) -> list[str]:
+    def rate(seconds: float, records: int) -> str:
+        return f"{records / seconds:,.0f}/s"
+
+    lines = [
+        "| shape | records | tap alone | loader alone | tap \\| loader | `meltano run` | bound "
+        "| peak RSS: tap, loader |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        n = row["records"]
+        bound = "loader" if row["loader_seconds"] > row["tap_seconds"] else "tap"
+        within = row["piped_seconds"] / max(row["loader_seconds"], row["tap_seconds"])
+        lines.append(
+            f"| {row['shape']} into {row['loader'].removeprefix('target-')} | {n:,} | {rate(row['tap_seconds'], n)} "
+            f"| {rate(row['loader_seconds'], n)} | {rate(row['piped_seconds'], n)} ({within:.2f}x the slower alone) "
+            f"| {rate(row['meltano_seconds'], n)} | {bound} | {row['piped_tap_rss']:.0f} MB, "
+            f"{row['piped_loader_rss']:.0f} MB |"
+        )
+    return lines
+
+
+def pipeline() -> list[str]:
+    rows: list[dict[str, Any]] = []
+    with ExitStack() as stack:
+        postgres = stack.enter_context(running_postgres())
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        for shape in shapes():
+            rows += measure_shape(shape, postgres, folder)
+    return table(rows)
+
+
+if __name__ == "__main__":
+    print("\n".join(pipeline()))
