@@ -4,7 +4,7 @@ them, each one's peak RSS), and `meltano run tap-cohorts <loader>` end to end; r
 the pipeline. Into DuckDB and the PostgreSQL server this starts.
 
 Run: `make bench` (with the rest), or `.venv/bin/python bench/pipeline.py`. `BENCH_PIPELINE_RECORDS` (default
-1,000,000) sets the size of each shape.
+1,000,000) sets the size of each shape; `BENCH_PIPELINE_SHAPES` (e.g. `AppsFlyer CSV,Braze series`) picks some.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from bench.run import BIN, ROOT, TODAY, SandboxProcess, catalog_selecting, progr
 from tests.postgres_server import PostgresServer, running_postgres
 
 RECORDS = int(os.environ.get("BENCH_PIPELINE_RECORDS", 1_000_000))
+ONLY = [name for name in os.environ.get("BENCH_PIPELINE_SHAPES", "").split(",") if name]  # e.g. "Braze series"
 LOADERS = ("target-duckdb", "target-postgres")
 FAST = [{"requests": 100_000, "seconds": 1}]
 
@@ -101,7 +102,7 @@ def shapes() -> list[Shape]:
         Shape(
             "Braze series",
             "braze_campaign_data_series",
-            {"braze_campaigns": campaigns},
+            {"braze_counts": {"campaigns": campaigns}},
             lambda sandbox: {
                 "start_date": (TODAY - dt.timedelta(days=100)).isoformat(),
                 "braze": {
@@ -258,7 +259,10 @@ def pipeline() -> list[str]:
         postgres = stack.enter_context(running_postgres())
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         for shape in shapes():
+            if ONLY and shape.name not in ONLY:
+                continue
             rows += measure_shape(shape, postgres, folder)
+            progress("\n" + "\n".join(table(rows)))
     return table(rows)
 
 
