@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.run import BIN, ROOT, TODAY, SandboxProcess, catalog_selecting, progress
+from bench.run import BIN, ROOT, TODAY, SandboxProcess, branch_config, catalog_selecting, progress
 from tests.postgres_server import PostgresServer, running_postgres
 
 RECORDS = int(os.environ.get("BENCH_PIPELINE_RECORDS", 1_000_000))
@@ -84,20 +84,7 @@ def shapes() -> list[Shape]:
             "Branch export",
             "branch_install_cohorts",
             {"branch_cardinality": {"touch_data_tilde_campaign": 20, "data_country_code": 12}},
-            lambda sandbox: {
-                "start_date": (TODAY - dt.timedelta(days=branch_days)).isoformat(),
-                "branch": {
-                    "access_token": "branch-sandbox-access-token",
-                    "organization_id": "org-sandbox",
-                    "base_url": sandbox.url("branch"),
-                    "data_sources": ["install_cohort"],
-                    "dimensions": ["touch_data_tilde_campaign", "data_country_code"],
-                    "measures": ["OPEN"],
-                    "poll_interval_seconds": 0.01,
-                    "poll_max_interval_seconds": 0.05,
-                    "rate_limits": FAST,
-                },
-            },
+            lambda sandbox: branch_config(sandbox, branch_days, FAST),
         ),
         Shape(
             "Braze series",

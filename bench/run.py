@@ -283,6 +283,24 @@ def appsflyer_config(sandbox: SandboxProcess, days: int, apps: list[str]) -> dic
     }
 
 
+def branch_config(sandbox: SandboxProcess, days: int, limits: list[dict]) -> dict:
+    """Install cohorts by campaign and country from `days` ago, the sandbox's jobs polled at once."""
+    return {
+        "start_date": f"{TODAY - dt.timedelta(days=days)}",
+        "branch": {
+            "access_token": "branch-sandbox-access-token",
+            "organization_id": "org-sandbox",
+            "base_url": sandbox.url("branch"),
+            "data_sources": ["install_cohort"],
+            "dimensions": ["touch_data_tilde_campaign", "data_country_code"],
+            "measures": ["OPEN"],
+            "poll_interval_seconds": 0.01,
+            "poll_max_interval_seconds": 0.05,
+            "rate_limits": limits,
+        },
+    }
+
+
 def bound(requests_made: int, limits: list[dict]) -> float:
     """The least time the limits allow for this many requests."""
     return max((math.ceil(requests_made / limit["requests"]) - 1) * limit["seconds"] for limit in limits)
@@ -430,20 +448,7 @@ def throughput_and_memory(report: Report) -> None:
         report.add_throughput("applovin_cohort_revenue", tap, raw, "raw loop")
 
         sandbox.reset()
-        branch = {
-            "start_date": f"{TODAY - dt.timedelta(days=89)}",
-            "branch": {
-                "access_token": "branch-sandbox-access-token",
-                "organization_id": "org-sandbox",
-                "base_url": sandbox.url("branch"),
-                "data_sources": ["install_cohort"],
-                "dimensions": ["touch_data_tilde_campaign", "data_country_code"],
-                "measures": ["OPEN"],
-                "poll_interval_seconds": 0.01,
-                "poll_max_interval_seconds": 0.05,
-                "rate_limits": BRANCH_LIMITS,
-            },
-        }
+        branch = branch_config(sandbox, 89, BRANCH_LIMITS)
         progress("branch_install_cohorts")
         tap = run_tap(branch)
         log = [r for r in sandbox.requests() if r["vendor"] == "files"]
