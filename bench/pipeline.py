@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,6 +104,11 @@ def shapes() -> list[Shape]:
     ]
 
 
+def target_database(loader: str, postgres: PostgresServer, name: str) -> AbstractContextManager[str]:
+    """A fresh PostgreSQL database for target-postgres; for target-duckdb, the name of its file."""
+    return postgres.database(name) if loader == "target-postgres" else nullcontext(name)
+
+
 def loader_config(loader: str, folder: Path, postgres: PostgresServer, database: str) -> dict:
     """The loader's settings as `meltano.yml` gives them, and where it writes."""
     project = yaml.safe_load((ROOT / "meltano.yml").read_text())
@@ -176,7 +181,7 @@ def measure_shape(shape: Shape, postgres: PostgresServer, folder: Path) -> list[
             figures.update(tap_seconds=tap_seconds, tap_rss=tap_rss)
             for step in ("alone", "piped"):
                 database = f"{shape.stream}_{loader.replace('-', '_')}_{step}"
-                with postgres.database(database) as name:
+                with target_database(loader, postgres, database) as name:
                     config = loader_config(loader, folder, postgres, name)
                     (folder / "target.json").write_text(json.dumps(config))
                     target_args = [str(target), "--config", str(folder / "target.json")]
@@ -199,7 +204,7 @@ def measure_shape(shape: Shape, postgres: PostgresServer, folder: Path) -> list[
                         tap.stdout.close()
                         figures["piped_tap_rss"], figures["piped_loader_rss"] = wait(tap), wait(load)
                         figures["piped_seconds"] = time.monotonic() - started
-            with postgres.database(f"{shape.stream}_{loader.replace('-', '_')}_meltano") as name:
+            with target_database(loader, postgres, f"{shape.stream}_{loader.replace('-', '_')}_meltano") as name:
                 config = loader_config(loader, folder, postgres, name)
                 progress(f"{shape.name}: meltano run tap-cohorts {loader}")
                 started = time.monotonic()

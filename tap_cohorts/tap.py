@@ -12,6 +12,7 @@ from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
+from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_cohorts.core.base_stream import TapStream
 from tap_cohorts.core.check import check_connections
@@ -106,7 +107,7 @@ class TapCohorts(Tap):
     @classmethod
     def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
         """`--test` checks each vendor's connection (exit 1 when one fails); `--test=schema` is the SDK's."""
-        if value != "all":
+        if value != CliTestOptionValue.All.value:
             super().cb_test(ctx, param, value)
             return
         config = ctx.params.get("config")

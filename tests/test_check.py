@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import subprocess
 from collections import Counter
 from collections.abc import Callable
@@ -17,6 +16,7 @@ import pytest
 from cohorts_sandbox import Sandbox
 from tap_cohorts.tap import TapCohorts
 from tests.helpers import applovin_config, appsflyer_config
+from tests.postgres_server import free_port
 from tests.test_adjust import adjust_config
 from tests.test_adjust_report import report_config
 from tests.test_branch import branch_config
@@ -25,11 +25,7 @@ from tests.test_cli import TAP
 from tests.test_isolation import all_vendors
 from tests.test_reliability import shrink_braze
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+pytestmark = pytest.mark.dates
 
 
 def test_a_healthy_setup_passes_with_a_few_requests_per_vendor(sandbox: Sandbox, tmp_path: Path) -> None:

@@ -99,10 +99,7 @@ def check_connections(streams: Iterable[TapStream], logger: logging.Logger) -> b
     """Run every configured vendor's probes and log one block per vendor; True when every probe passed."""
     by_vendor: dict[str, tuple[VendorClient, list[Probe]]] = {}
     for stream in streams:
-        client = getattr(stream, "client", None)
-        if client is None:
-            continue
-        _, probes = by_vendor.setdefault(client.vendor, (client, []))
+        _, probes = by_vendor.setdefault(stream.client.vendor, (stream.client, []))
         seen = {probe.identity() for probe in probes}
         probes += [probe for probe in stream.connection_probes() if probe.identity() not in seen]
     if not by_vendor:
