@@ -10,6 +10,10 @@ python3 -m venv .venv
 .venv/bin/meltano install --plugin-type extractor >/dev/null
 .venv/bin/meltano install --plugin-type loader >/dev/null
 .venv/bin/meltano install dbt-duckdb dbt-postgres >/dev/null
+# The Snowflake tests' own environment (tests/test_snowflake.py): target-snowflake, dbt-snowflake and fakesnow, which
+# stands in for Snowflake (tests/snowflake/requirements.txt). uv comes with Meltano.
+.venv/bin/uv venv -q --allow-existing --python .venv/bin/python .venv-snowflake
+VIRTUAL_ENV=.venv-snowflake .venv/bin/uv pip install -q -r tests/snowflake/requirements.txt
 # The end-to-end tests start their own PostgreSQL and Redis servers, and the date runs need libfaketime: install
 # them from Debian's packages if missing.
 missing=()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -58,13 +59,25 @@ def meltano_run(
     return result.stderr
 
 
-def check_two_daily_runs(
-    loader: str, env: dict[str, str], query: Query, sandbox: Sandbox, tmp_path: Path, transform: str
-) -> None:
-    """Two daily runs, each followed by the dbt build of the unified model (`transform`), which must pass."""
-    first = meltano_run(loader, sandbox, tmp_path, env, then=(transform,))
-    assert "Completed successfully" in first
-    assert "No state was found" in first
+# One daily run of the demo environment into a warehouse, then its dbt build (first: the warehouse is empty).
+DailyRun = Callable[[bool], None]
+
+
+def meltano_daily_run(loader: str, env: dict[str, str], sandbox: Sandbox, tmp_path: Path, transform: str) -> DailyRun:
+    """`meltano run tap-cohorts <loader> <transform>`, Meltano keeping the state between runs."""
+
+    def run(first: bool) -> None:
+        log = meltano_run(loader, sandbox, tmp_path, env, then=(transform,))
+        assert "Completed successfully" in log
+        assert ("No state was found" in log) == first
+        assert first or "Reading state from Database" in log
+
+    return run
+
+
+def check_two_daily_runs(daily_run: DailyRun, query: Query, sandbox: Sandbox) -> None:
+    """Two daily runs, each followed by the dbt build of the unified model, which must pass."""
+    daily_run(True)
     expected = expected_rows(START, sandbox.simulators)
     for table, rows in expected.items():
         assert query(f"select count(*) from cohorts.{table}") == [(rows,)], table
@@ -79,9 +92,7 @@ def check_two_daily_runs(
     report_before = adjust_report_revenue_sum(sandbox.simulators, START, LOOKBACK + 1)
     sandbox.reset()
     sandbox.config.revision = 1
-    second = meltano_run(loader, sandbox, tmp_path, env, then=(transform,))
-    assert "Reading state from Database" in second and "No state was found" not in second
-    assert "Completed successfully" in second
+    daily_run(False)
     appsflyer_from = min(r.json()["from"] for r in sandbox.requests_to("appsflyer"))
     assert appsflyer_from == days_ago(LOOKBACK + 1).isoformat()  # bookmark (yesterday) - lookback
     assert {r.query["start"][0] for r in sandbox.requests_to("applovin")} == {days_ago(LOOKBACK).isoformat()}
@@ -198,7 +209,8 @@ def test_postgres_two_daily_runs_upsert_and_types(
     sandbox: Sandbox, postgres: tuple[dict[str, str], Query], tmp_path: Path
 ) -> None:
     env, query = postgres
-    check_two_daily_runs("target-postgres", env, query, sandbox, tmp_path, "dbt-postgres:build")
+    daily_run = meltano_daily_run("target-postgres", env, sandbox, tmp_path, "dbt-postgres:build")
+    check_two_daily_runs(daily_run, query, sandbox)
     types = dict(
         query(
             "select table_name || '.' || column_name, data_type from information_schema.columns "
