@@ -17,6 +17,18 @@ Query = Callable[[str], list[tuple[Any, ...]]]
 
 TRAVEL_KEY = pytest.StashKey[dt.datetime]()
 
+# Modules whose tests run Meltano (or its dbt utilities) in this checkout: they share its .meltano/ (the plugins'
+# run directories, dbt's target paths), so under pytest-xdist (make test: two workers) they run on one worker,
+# one after another, while every other test runs on the other.
+RUNS_MELTANO_HERE = {
+    "test_demo.py",
+    "test_orchestration.py",
+    "test_partitions.py",
+    "test_transform.py",
+    "test_warehouse_truth.py",
+    "test_warehouses.py",
+}
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Before any test module is imported (tests.helpers reads today once): if COHORTS_TODAY is set, travel
@@ -36,6 +48,12 @@ def pytest_configure(config: pytest.Config) -> None:
     traveller.start()
     config.add_cleanup(traveller.stop)
     config.stash[TRAVEL_KEY] = moment
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in RUNS_MELTANO_HERE:
+            item.add_marker(pytest.mark.xdist_group("meltano"))
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -137,7 +137,11 @@ def snowflake(sandbox: Sandbox, tmp_path: Path) -> Iterator[tuple[FakeSnowflake,
     """A fake Snowflake loaded as meltano.yml's target-snowflake, and the demo environment's tap config."""
     if not (SNOWFLAKE_ENV / "python").exists():
         pytest.fail(".venv-snowflake is missing: scripts/setup.sh makes it (tests/snowflake/requirements.txt)")
-    env = {"SANDBOX_PORT": str(sandbox.port), "DEMO_START_DATE": days_ago(START).isoformat()}
+    env = {
+        "SANDBOX_PORT": str(sandbox.port),
+        "DEMO_START_DATE": days_ago(START).isoformat(),
+        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",  # not the checkout's (conftest.py)
+    }
     credentials = {"account": "fakesnow", "user": "fake", "password": "snow", "database": "COHORTS_DB"}
     target_config = {**meltano_config("target-snowflake", env), **credentials, "warehouse": "TEST_WAREHOUSE"}
     warehouse = FakeSnowflake(tmp_path, target_config)
