@@ -19,14 +19,31 @@ from typing import Any
 import pytest
 
 from cohorts_sandbox import Sandbox
+from tap_cohorts.tap import TapCohorts
 from tests.demo_truth import ADJUST_TABLES, expected_rows
 from tests.helpers import days_ago, run_tap
-from tests.test_warehouses import START, check_two_daily_runs, check_unified_model
+from tests.test_warehouses import START, check_two_daily_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 SNOWFLAKE_ENV = ROOT / ".venv-snowflake/bin"
 HARNESS = ROOT / "tests/snowflake"
 DBT_PROJECT = ("--project-dir", str(ROOT / "transform"), "--profiles-dir", str(HARNESS), "--target", "snowflake")
+
+
+# Every cohort stream and cohort_syncs, and the Braze streams whose shapes matter here (a list with ACTIVATE_VERSION,
+# details with arrays and objects, data series with nested objects); the other Braze streams add time, not cases.
+BRAZE_STREAMS = {f"braze_{kind}{part}" for kind in ("campaign", "canvas") for part in ("_details", "_data_series")}
+BRAZE_STREAMS |= {"braze_campaigns", "braze_canvases"}
+
+
+def catalog_without_most_of_braze(config: dict[str, Any]) -> dict[str, Any]:
+    catalog = TapCohorts(config=config).catalog_dict
+    for stream in catalog["streams"]:
+        name = stream["tap_stream_id"]
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = not name.startswith("braze_") or name in BRAZE_STREAMS
+    return catalog
 
 
 def meltano_config(plugin: str, env: dict[str, str]) -> dict[str, Any]:
@@ -160,11 +177,12 @@ def test_snowflake_two_daily_runs_then_a_grouping_change(
     values by hand), Snowflake's column types, then a grouping change: a new column, and the old grain's rows
     marked `_sdc_deleted_at` by the post-load step."""
     warehouse, config = snowflake
+    catalog = catalog_without_most_of_braze(config)
     state: dict[str, Any] = {}
 
     def daily_run(first: bool) -> None:
         nonlocal state
-        run = run_tap(config, state=state or None)
+        run = run_tap(config, state=state or None, catalog=catalog)
         state = run.final_state
         log = warehouse.load(run.messages)
         assert ("Creating empty table" in log) == first
@@ -172,7 +190,8 @@ def test_snowflake_two_daily_runs_then_a_grouping_change(
             build = warehouse.dbt("build")
             assert "Completed successfully" in build and "PASS=27" in build
 
-    check_two_daily_runs(daily_run, warehouse.query, sandbox)
+    loaded = {name for name in expected_rows(START, sandbox.simulators) if not name.startswith("braze_")}
+    check_two_daily_runs(daily_run, warehouse.query, sandbox, tables=loaded | BRAZE_STREAMS)
 
     types = dict(
         warehouse.query(
@@ -190,7 +209,7 @@ def test_snowflake_two_daily_runs_then_a_grouping_change(
     assert types["branch_install_cohorts.per_user"] == "BOOLEAN"
     assert types["braze_campaign_data_series.messages"] == "VARIANT"
     assert types["braze_canvas_details.steps"] == "VARIANT"
-    assert types["braze_segment_data_series.time"] == "DATE"
+    assert types["braze_canvas_data_series.time"] == "DATE"
     assert [n for n, kind in types.items() if kind == "VARIANT" and not n.startswith("braze_")] == []
 
     # The user adds a level to Adjust's grouping: a new column (ALTER TABLE), rows at the new grain, and the
@@ -199,7 +218,7 @@ def test_snowflake_two_daily_runs_then_a_grouping_change(
     adjust = {**config["adjust"], "grouping": [*config["adjust"]["grouping"], "device_types"]}
     run = run_tap({key: config[key] for key in ("start_date", "lookback_days")} | {"adjust": adjust}, state)
     warehouse.load(run.messages)
-    assert "supersede: ADJUST_COHORTS: " in warehouse.dbt("build")
+    superseded = warehouse.dbt("run-operation", "supersede_stale_rows")  # as `meltano invoke dbt-snowflake:supersede`
     rows = expected_rows(START, sandbox.simulators)
     for table in ADJUST_TABLES:
         assert types[f"{table}.os_name"] == "TEXT" and f"{table}.device_type" not in types
@@ -212,4 +231,4 @@ def test_snowflake_two_daily_runs_then_a_grouping_change(
         assert counts == [(before[table] + new_rows, new_rows, before[table], 2)], table
         live = f"select count(*) from cohorts.{table} where _sdc_deleted_at is null and device_type is null"
         assert warehouse.query(live) == [(0,)], table
-    check_unified_model(warehouse.query, sandbox)
+        assert f"supersede: {table.upper()}: {before[table]} row(s) marked _sdc_deleted_at" in superseded
