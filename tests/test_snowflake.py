@@ -169,7 +169,7 @@ def snowflake(sandbox: Sandbox, tmp_path: Path) -> Iterator[tuple[FakeSnowflake,
 
 
 @pytest.mark.e2e
-def test_snowflake_two_daily_runs_then_a_grouping_change(
+def test_target_snowflake_and_dbt_snowflake_two_daily_runs_then_a_grouping_change(
     snowflake: tuple[FakeSnowflake, dict[str, Any]], sandbox: Sandbox
 ) -> None:
     """target-snowflake's CLI and dbt-snowflake's build, as meltano.yml runs them, on fakesnow: the same two
