@@ -25,20 +25,23 @@ EXACT_FLOAT_LIMIT = 2.0**53
 def to_number(value: Any) -> int | float | None:
     """A vendor number (often a string) as int or float; empty or missing markers become None.
 
-    Raises ValueError for text that is not a number, so a bad value is reported, never stored wrong. The
-    common cases (a CSV cell holding an integer or a decimal) take the first two tries: this runs per value.
+    Raises ValueError for text that is not a number, so a bad value is reported, never stored wrong. This runs
+    per value: the common cells (digits, empty, a decimal) are told apart without raising an exception, which
+    costs ten times the parse. Text written as an integer stays an int; with a point or an exponent, a float.
     """
     if value.__class__ is str:
-        try:
+        if value.isdecimal():
             return int(value)
-        except ValueError:
-            pass
+        if not value:
+            return None
         try:
             number = float(value)
         except ValueError:
             if value.strip().lower() in MISSING_NUMBER_TEXTS:
                 return None
             raise
+        if number.is_integer() and "." not in value and "e" not in value and "E" not in value:
+            return int(value)  # "-3", " 12 ", "1_000": what int() reads, and float() did
     elif isinstance(value, float):  # a JSON number: 1e309 parses as infinity
         number = value
     elif value is None or (isinstance(value, int) and not isinstance(value, bool)):
@@ -53,6 +56,8 @@ def to_number(value: Any) -> int | float | None:
 
 
 def to_integer(value: Any) -> int | None:
+    if value.__class__ is str and value.isdecimal():
+        return int(value)  # the common cell, without a second call
     number = to_number(value)
     if number is None or isinstance(number, int):
         return number
