@@ -50,10 +50,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[TRAVEL_KEY] = moment
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the group into each test's id
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.name in RUNS_MELTANO_HERE:
             item.add_marker(pytest.mark.xdist_group("meltano"))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under --dist=loadgroup, pytest-xdist writes each test's group into its id; a test of RUNS_MELTANO_HERE
+    without it would run beside another Meltano run (as with pytest 9.2, which keeps ids elsewhere): stop."""
+    if getattr(session.config.option, "loadgroup", False):
+        loose = [i.nodeid for i in session.items if i.path.name in RUNS_MELTANO_HERE and "@meltano" not in i.nodeid]
+        if loose:
+            raise pytest.UsageError(f"pytest-xdist did not group {loose[0]} (and {len(loose) - 1} more) with Meltano's")
 
 
 def pytest_report_header(config: pytest.Config) -> str:

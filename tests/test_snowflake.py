@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,12 +47,16 @@ def catalog_without_most_of_braze(config: dict[str, Any]) -> dict[str, Any]:
     return catalog
 
 
-def meltano_config(plugin: str, env: dict[str, str]) -> dict[str, Any]:
-    """The plugin's config as the demo environment of meltano.yml resolves it."""
+def meltano_config(plugin: str, env: dict[str, str], project: Path) -> dict[str, Any]:
+    """The plugin's config as the demo environment of meltano.yml resolves it. Meltano runs on a copy of
+    meltano.yml in `project`: in the checkout, `meltano config` clears the plugin's run directory under .meltano/,
+    which a `meltano run` of the other pytest worker may be reading."""
+    project.mkdir(exist_ok=True)
+    shutil.copy(ROOT / "meltano.yml", project / "meltano.yml")
     result = subprocess.run(
         [str(ROOT / ".venv/bin/meltano"), "--environment=demo", "config", "--unsafe", "print", plugin],
-        cwd=ROOT,
-        env={**os.environ, **env},
+        cwd=project,
+        env={**os.environ, **env, "MELTANO_DATABASE_URI": f"sqlite:///{project / 'meltano.db'}"},
         capture_output=True,
         text=True,
         check=True,
@@ -154,16 +159,13 @@ def snowflake(sandbox: Sandbox, tmp_path: Path) -> Iterator[tuple[FakeSnowflake,
     """A fake Snowflake loaded as meltano.yml's target-snowflake, and the demo environment's tap config."""
     if not (SNOWFLAKE_ENV / "python").exists():
         pytest.fail(".venv-snowflake is missing: scripts/setup.sh makes it (tests/snowflake/requirements.txt)")
-    env = {
-        "SANDBOX_PORT": str(sandbox.port),
-        "DEMO_START_DATE": days_ago(START).isoformat(),
-        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",  # not the checkout's (conftest.py)
-    }
+    env = {"SANDBOX_PORT": str(sandbox.port), "DEMO_START_DATE": days_ago(START).isoformat()}
+    project = tmp_path / "meltano-project"
     credentials = {"account": "fakesnow", "user": "fake", "password": "snow", "database": "COHORTS_DB"}
-    target_config = {**meltano_config("target-snowflake", env), **credentials, "warehouse": "TEST_WAREHOUSE"}
+    target_config = {**meltano_config("target-snowflake", env, project), **credentials, "warehouse": "TEST_WAREHOUSE"}
     warehouse = FakeSnowflake(tmp_path, target_config)
     try:
-        yield warehouse, meltano_config("tap-cohorts", env)
+        yield warehouse, meltano_config("tap-cohorts", env, project)
     finally:
         warehouse.stop()
 
