@@ -6,10 +6,10 @@ fakesnow (DuckDB speaking Snowflake's SQL) runs every statement target-snowflake
 mapping, ALTER TABLE, and its MERGE's join, update and insert) except its staging, which fakesnow lacks for the
 user stage. This file stands in for that part of Snowflake, and only that part:
 - `PUT file://… '@~/target-snowflake/<id>'` copies the gzipped JSON-lines file into STAGE_DIR/<id>.
-- The MERGE's (or COPY's) source `'@~/target-snowflake/<id>'(file_format => …)` becomes a table of the staged
-  lines (one VARIANT column, `v`, for `$1`; `seq`, their order, for `SEQ8()`). DuckDB cannot bind the source's
-  QUALIFY inside a MERGE, so the target's source query (its casts and its dedup) runs first into a table, and
-  the target's MERGE then reads that table. COPY's transforming select becomes an INSERT … SELECT.
+- The MERGE's source `'@~/target-snowflake/<id>'(file_format => …)` becomes a table of the staged lines (one
+  VARIANT column, `v`, for `$1`; `seq`, their order, for `SEQ8()`). DuckDB cannot bind the source's QUALIFY
+  inside a MERGE, so the target's source query (its casts and its dedup) runs first into a table, and the
+  target's MERGE then reads that table. (Every stream has a primary key, so the target never COPYs.)
 - `REMOVE '@~/target-snowflake/<id>/'` deletes the staged files and those tables; `DROP FILE FORMAT` is a no-op
   (fakesnow keeps no file formats).
 Everything else goes to fakesnow as the target wrote it.
@@ -30,16 +30,15 @@ from fakesnow.cursor import FakeSnowflakeCursor
 from target_snowflake.target import TargetSnowflake
 
 STAGE = re.compile(r"'@~/target-snowflake/([^'/]+)/?'")
-STAGED_SOURCE = re.compile(r"'@~/target-snowflake/([^'/]+)'\s*(\(file_format => [^)]*\))?")
-TARGET_SCHEMA = re.compile(r"(?:merge|copy) into ((?:\"?\w+\"?\.)\"?\w+\"?)\.", re.IGNORECASE)
-MERGE = re.compile(r"(merge into \S+ d using )\((select .*?)\)( s on .*)$", re.IGNORECASE | re.DOTALL)
-COPY = re.compile(r"copy into (\S+) (\([^)]*\)) from \((select .*)\)\s*file_format = .*$", re.IGNORECASE | re.DOTALL)
+STAGED_SOURCE = re.compile(r"'@~/target-snowflake/([^'/]+)'\s*(?:\(file_format => [^)]*\))?")
+MERGE = re.compile(r"(merge into ((?:\"?\w+\"?\.)\"?\w+\"?)\.\S+ d using )\((select .*?)\)( s on .*)$", re.I | re.S)
 
 fakesnow_execute = FakeSnowflakeCursor.execute
+stage_dir = Path()  # STAGE_DIR, from the command line
 tables_of_stage: dict[str, list[str]] = {}
 
 
-def staged_rows_table(cursor: FakeSnowflakeCursor, stage_dir: Path, sync_id: str, schema: str) -> str:
+def staged_rows_table(cursor: FakeSnowflakeCursor, sync_id: str, schema: str) -> str:
     """The staged files' lines as a table in the target's schema: seq (their order), v (each line, a VARIANT)."""
     table = f"{schema}._user_stage_" + re.sub(r"\W", "_", sync_id)
     files = sorted(str(path) for path in (stage_dir / sync_id).iterdir())
@@ -53,7 +52,6 @@ def staged_rows_table(cursor: FakeSnowflakeCursor, stage_dir: Path, sync_id: str
 
 
 def execute(self: FakeSnowflakeCursor, command: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
-    stage_dir = Path(sys.argv[2])
     sql = command.strip()
     verb = sql.split(None, 1)[0].lower() if sql else ""
     if verb == "put" and (match := STAGE.search(sql)):
@@ -68,25 +66,18 @@ def execute(self: FakeSnowflakeCursor, command: str, params: Any = None, *args: 
         return fakesnow_execute(self, "select 'removed' as status")
     if sql.lower().startswith("drop file format"):
         return fakesnow_execute(self, "select 'dropped' as status")
-    if verb in ("merge", "copy") and (match := STAGED_SOURCE.search(sql)):
-        schema = TARGET_SCHEMA.match(sql)
-        assert schema, sql
-        fakesnow_execute(self, f"use schema {schema.group(1)}")  # fakesnow's MERGE needs a current schema
-        table = staged_rows_table(self, stage_dir, match.group(1), schema.group(1))
-        sql = STAGED_SOURCE.sub(table, sql).replace("$1:", "v:").replace("SEQ8()", "seq")
-        if verb == "merge":
-            merge = MERGE.match(sql)
-            assert merge, sql
-            fakesnow_execute(self, f"create or replace table {table}_source as {merge.group(2)}")
-            sql = f"{merge.group(1)}{table}_source{merge.group(3)}"
-        else:
-            copy = COPY.match(sql)
-            assert copy, sql
-            sql = f"insert into {copy.group(1)} {copy.group(2)} {copy.group(3)}"
+    if verb == "merge" and (staged := STAGED_SOURCE.search(sql)) and (merge := MERGE.match(sql)):
+        schema = merge.group(2)
+        fakesnow_execute(self, f"use schema {schema}")  # fakesnow's MERGE needs a current schema
+        table = staged_rows_table(self, staged.group(1), schema)
+        source = STAGED_SOURCE.sub(table, merge.group(3)).replace("$1:", "v:").replace("SEQ8()", "seq")
+        fakesnow_execute(self, f"create or replace table {table}_source as {source}")
+        sql = f"{merge.group(1)}{table}_source{merge.group(4)}"
     return fakesnow_execute(self, sql, params, *args, **kwargs)
 
 
 if __name__ == "__main__":
+    stage_dir = Path(sys.argv[2])
     FakeSnowflakeCursor.execute = execute  # type: ignore[method-assign]
     with fakesnow.patch(db_path=sys.argv[1]):
         TargetSnowflake.cli(sys.argv[3:])
