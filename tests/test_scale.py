@@ -25,14 +25,15 @@ TAP = os.path.join(os.path.dirname(sys.executable), "tap-cohorts")
 PROCESSES = 3
 
 
-# Branch's limits on the sandbox's 100x clock, with the per-second window at 2 per 30 ms rather than 10 ms:
+# Branch's limits on the sandbox's 100x clock, with the per-second window at 2 per 100 ms rather than 10 ms:
 # between taking a slot from the shared budget and its request reaching the vendor, a process may be scheduled
-# out for a few milliseconds, which only matters when a second lasts 10 ms.
-LIMITS = [{"requests": 2, "seconds": 0.03}, *SCALED_LIMITS[1:]]
+# out (make test runs on two workers, so the cores are busy), which only matters when a second lasts a few
+# milliseconds. A 30 ms window still met one 429 under that load. The per-minute window bounds the run anyway.
+LIMITS = [{"requests": 2, "seconds": 0.1}, *SCALED_LIMITS[1:]]
 
 
 def run_parallel(sandbox: Sandbox, tmp_path: Path, budget: str | None) -> float:
-    sandbox.config.branch_rate_limits = [(2, 3.0), (5, 60.0), (150, 3600.0)]
+    sandbox.config.branch_rate_limits = [(2, 10.0), (5, 60.0), (150, 3600.0)]
     processes = []
     started = time.monotonic()
     for index in range(PROCESSES):
