@@ -1,10 +1,12 @@
 """The base of every stream of the tap: lean RECORD output, and unknown vendor columns logged once.
 
-For each record the SDK walks the selection mask, applies the stream maps, builds a message object with a new
-timestamp and offers the record to child streams. With every property selected, no stream map or flattening
-configured and no child stream selected, that work changes nothing, and on a sync of a million records it costs
-more than reading and parsing them. `TapStream` skips it then, and keeps the SDK's path whenever a catalog
-deselects a property, a map is configured or a child stream is selected.
+For each record the SDK's loop checks a record limit, offers the record to `post_process`, to the child streams
+and to the bookmark, walks the selection mask, applies the stream maps, builds a message object with a new
+timestamp and counts it. With every property selected, no stream map or flattening configured, no child stream
+selected, no record limit and no `post_process`, that work changes nothing, and on a sync of a million records it
+costs more than reading and parsing them. `TapStream.get_records` then writes the records itself, through the
+tap's writer (`core/output.py`), and counts them on the SDK's record counter; the SDK's loop sees none. Otherwise
+the records go the SDK's way.
 """
 
 from __future__ import annotations
@@ -12,23 +14,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from singer_sdk import Stream
+from singer_sdk import Stream, metrics
 from singer_sdk.helpers._typing import conform_record_data_types
-from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
-from singer_sdk.singerlib import RecordMessage
 
 from tap_cohorts.core.check import Probe
 from tap_cohorts.core.http import RequestLabel, VendorClient
 from tap_cohorts.core.output import StateFlushingWriter
+
+# Records written between two updates of the SDK's record counter (it logs a count at most every minute).
+RECORDS_PER_COUNT = 1000
 
 
 class TapStream(Stream):
     client: VendorClient
     records_written = 0
     _lean: bool | None = None
-    _children_wanted: bool | None = None
+    _record_counter: metrics.Counter
     _logged_unknown_columns: set[str] | None = None
 
     def log_unknown_columns(self, columns: Iterable[str], kept_in: str | None = None) -> None:
@@ -61,7 +64,12 @@ class TapStream(Stream):
         """`read_records`, where a failure ends this partition (for a child: this parent's part), not the run:
         it goes into the run's ledger (`core/failures.py`), and the run goes on."""
         try:
-            yield from self.read_records(context)
+            if self._is_lean():
+                self._write_records(self.read_records(context), context)
+                return
+            for record in self.read_records(context):
+                self.records_written += self.selected
+                yield record
         except Exception as error:
             self.client.fail(RequestLabel(self.name, context), error)
 
@@ -78,7 +86,13 @@ class TapStream(Stream):
     def log_summary(self) -> None:
         """What this stream did in the run, for the log."""
 
+    def get_record_counter(self, **options: Any) -> metrics.Counter:
+        """The SDK's counter, kept: records written by `_write_records` are counted on it too."""
+        self._record_counter = super().get_record_counter(**options)
+        return self._record_counter
+
     def _is_lean(self) -> bool:
+        """Whether the SDK's per-record work would change nothing (see the module's docstring)."""
         if self._lean is None:
             maps = self.stream_maps
             self._lean = (
@@ -87,41 +101,55 @@ class TapStream(Stream):
                 and type(maps[0]) is SameRecordTransform
                 and not maps[0].flattening_enabled
                 and maps[0].stream_alias == self.name
+                and not any(c.selected or c.has_selected_descendents for c in self.child_streams)
+                and self.ABORT_AT_RECORD_COUNT is None
+                and type(self).post_process is Stream.post_process
+                and isinstance(self._tap.message_writer, StateFlushingWriter)
             )
         return self._lean
 
-    def _write_record_message(self, record: dict) -> None:
-        self.records_written += 1
-        if not self._is_lean():
-            super()._write_record_message(record)
-            return
-        if self.TYPE_CONFORMANCE_LEVEL is not TypeConformanceLevel.NONE:
-            record = conform_record_data_types(
-                stream_name=self.name,
-                record=record,
-                schema=self.effective_schema,
-                level=self.TYPE_CONFORMANCE_LEVEL,
-                logger=self.logger,
-            )
+    def _write_records(self, records: Iterable[dict], context: Mapping[str, Any] | None) -> None:
+        """Write RECORD messages as the SDK would, without its per-record work: the partition's keys added
+        where a record lacks them (as the SDK does), types conformed where the stream asks for it."""
+        keys = self.state_partitioning_keys
+        partition = dict(context or {}) if keys is None else {k: v for k, v in (context or {}).items() if k in keys}
+        conform = self.TYPE_CONFORMANCE_LEVEL is not TypeConformanceLevel.NONE
         writer = self._tap.message_writer
-        if isinstance(writer, StateFlushingWriter):
-            writer.write_record(self.name, record, self._stream_version)
-        else:
-            writer.write_message(
-                RecordMessage(stream=self.name, record=record, version=self._stream_version, time_extracted=utc_now())
-            )
+        assert isinstance(writer, StateFlushingWriter)
+        lines = writer.record_lines(self.name, self._stream_version)
+        written = 0
+        try:
+            for record in records:
+                for key, value in partition.items():
+                    if key not in record:
+                        record[key] = value
+                if conform:
+                    record = conform_record_data_types(
+                        stream_name=self.name,
+                        record=record,
+                        schema=self.effective_schema,
+                        level=self.TYPE_CONFORMANCE_LEVEL,
+                        logger=self.logger,
+                    )
+                lines.write(record)
+                written += 1
+                if written == RECORDS_PER_COUNT:
+                    self._count_written(written)
+                    written = 0
+        finally:
+            self._count_written(written)
+
+    def _count_written(self, written: int) -> None:
+        if not written:
+            return
+        self.records_written += written
+        self._record_counter.increment(written)
         self.state_manager.is_flushed = False
 
-    def _process_record(
-        self,
-        record: dict,
-        child_context: Mapping[str, Any] | None = None,
-        partition_context: Mapping[str, Any] | None = None,
-    ) -> None:
-        if self._children_wanted is None:
-            self._children_wanted = any(c.selected or c.has_selected_descendents for c in self.child_streams)
-        if self._children_wanted:
-            super()._process_record(record, child_context=child_context, partition_context=partition_context)
-            return
-        for key, value in (partition_context or {}).items():
-            record.setdefault(key, value)
+    def _increment_stream_state(self, latest_record: dict, *, context: Any = None) -> None:
+        """Records do not move a bookmark: a windowed stream moves it once a whole window is emitted
+        (`WindowedStream._advance_bookmark`); the other streams are read whole.
+
+        The SDK would take the newest cohort_date seen, which inside an unsorted window is ahead of
+        records not yet emitted.
+        """

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Generator, Iterable, Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -21,6 +21,7 @@ from tap_cohorts.core.base_stream import TapStream
 from tap_cohorts.core.config import VendorRuntime
 from tap_cohorts.core.errors import RowCapReached, VendorError
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
+from tap_cohorts.core.prefetch import Prefetch
 from tap_cohorts.core.records import dimension_key
 from tap_cohorts.core.sync_log import ALL_DATES, SyncLogStream, grain_changes, normalized_grain
 from tap_cohorts.core.windows import Window, first_cohort_date, plan_windows, utc_today
@@ -37,6 +38,19 @@ PARTITION_KEY = "sync_partition"
 # window would make the output grow with partitions squared (Braze's series of 2,000 campaigns: 4,800 STATE
 # messages of up to 210 KB, 748 MB for 161,600 records), and the loader parses each one.
 STATE_INTERVAL_SECONDS = 1.0
+
+
+@dataclass
+class WindowAnswer:
+    """A window's answer fetched ahead (`request_window`), with what fetching it cost."""
+
+    body: Any
+    stats: WindowStats
+
+    def close(self) -> None:
+        close = getattr(self.body, "close", None)
+        if close is not None:
+            close()
 
 
 class WindowedStream(TapStream):
@@ -58,6 +72,10 @@ class WindowedStream(TapStream):
     # The settings that decide which rows and columns the vendor returns (a property of the stream where it
     # resolves a default, else the section's key). A change re-syncs the partition in the new grain.
     grain_settings: ClassVar[tuple[str, ...]] = ()
+    # True where a window's answer is fetched whole before its first record is read: the stream defines
+    # `request_window` and `read_window` instead of `fetch_window`, and the next window's request is sent while
+    # this window's records are written (`core/prefetch.py`).
+    prefetches: ClassVar[bool] = False
 
     def __init__(self, tap: Tap, *, client: VendorClient, runtime: VendorRuntime, section: Mapping[str, Any]) -> None:
         self.client = client
@@ -68,6 +86,7 @@ class WindowedStream(TapStream):
         self.windows_synced = 0
         self.sync_log: SyncLogStream | None = getattr(tap, "sync_log", None)
         self._finality: dict[tuple[str, int], bool] = {}
+        self._prefetch: Prefetch[WindowAnswer] = Prefetch(self.name)
         super().__init__(tap, schema=self.build_schema())
 
     @property
@@ -84,6 +103,17 @@ class WindowedStream(TapStream):
         self, context: Mapping[str, Any] | None, window: Window, label: RequestLabel, stats: WindowStats
     ) -> Iterable[dict]:
         """The records of one window. Raise RowCapReached before yielding anything if the answer is capped."""
+        return self.read_window(context, window, self.request_window(context, window, label, stats))
+
+    def request_window(
+        self, context: Mapping[str, Any] | None, window: Window, label: RequestLabel, stats: WindowStats
+    ) -> Any:
+        """Where `prefetches`: the window's whole answer (raise RowCapReached if it is capped). It may run on the
+        prefetch thread, so it only asks the client and reads the answer."""
+        raise NotImplementedError
+
+    def read_window(self, context: Mapping[str, Any] | None, window: Window, answer: Any) -> Iterable[dict]:
+        """Where `prefetches`: the records of the answer `request_window` gave (and then close it)."""
         raise NotImplementedError
 
     def cut_dates(self, context: Mapping[str, Any] | None, today: dt.date) -> Iterable[dt.date]:
@@ -196,12 +226,17 @@ class WindowedStream(TapStream):
             )
         elif not maturing:
             self.logger.info("%s: nothing to sync (from %s to %s)", where, first, last)
-        for window in maturing + windows:
-            try:
-                yield from self._sync_window(context, window)
-            except Exception as error:  # the partition ends; its bookmark stays at the last whole window
-                self.client.fail(RequestLabel(self.name, context, window), error)
-                return
+        planned = maturing + windows
+        try:
+            for index, window in enumerate(planned):
+                following = planned[index + 1] if index + 1 < len(planned) else None
+                try:
+                    yield from self._sync_window(context, window, following)
+                except Exception as error:  # the partition ends; its bookmark stays at the last whole window
+                    self.client.fail(RequestLabel(self.name, context, window), error)
+                    return
+        finally:
+            self._prefetch.drop()
         self._record_run(context, today)
 
     def maturing_ranges(
@@ -281,7 +316,43 @@ class WindowedStream(TapStream):
             known = self._finality[(cohort_date, period)] = final_on is not None and final_on <= today
         return known
 
-    def _sync_window(self, context: Mapping[str, Any] | None, window: Window) -> Generator[dict, None, None]:
+    def _window_records(
+        self,
+        context: Mapping[str, Any] | None,
+        window: Window,
+        label: RequestLabel,
+        stats: WindowStats,
+        following: Window | None,
+    ) -> Iterable[dict]:
+        """The window's records; where the stream `prefetches`, its answer taken from the request sent ahead (or
+        asked now), and the following window's request sent ahead."""
+        if not self.prefetches:
+            return self.fetch_window(context, window, label, stats)
+        ahead = self._prefetch.take(window)
+        if ahead is None:
+            answer = self.request_window(context, window, label, stats)
+        else:
+            fetched = ahead.result()
+            stats.add(fetched.stats)
+            answer = fetched.body
+        if following is not None:
+            self._send_ahead(context, following)
+        return self.read_window(context, window, answer)
+
+    def _send_ahead(self, context: Mapping[str, Any] | None, window: Window) -> None:
+        label = RequestLabel(self.name, context, window)
+
+        def fetch() -> WindowAnswer:
+            stats = WindowStats()
+            return WindowAnswer(self.request_window(context, window, label, stats), stats)
+
+        self._prefetch.start(window, fetch)
+
+    def _sync_window(
+        self, context: Mapping[str, Any] | None, window: Window, following: Window | None = None
+    ) -> Generator[dict, None, None]:
+        """The window's records (split in halves while the vendor's cap is reached), then its bookmark. The
+        request for `following`, the next planned window, is sent ahead once this window's last piece is asked."""
         pending = [window]
         units = self.tracks_units
         partition = self.sync_partition_key(context) if units else ""
@@ -294,7 +365,8 @@ class WindowedStream(TapStream):
             started = time.monotonic()
             emitted = 0
             try:
-                for record in self.fetch_window(context, current, label, stats):
+                ahead = following if not pending else None
+                for record in self._window_records(context, current, label, stats, ahead):
                     emitted += 1
                     if units:
                         record["synced_at"] = synced_at
@@ -394,13 +466,6 @@ class WindowedStream(TapStream):
         self._last_state_at = float("-inf")
         self._write_state_message()  # the state this stream still holds
         super().log_sync_costs()
-
-    def _increment_stream_state(self, latest_record: dict, *, context: Any = None) -> None:
-        """Records do not move the bookmark: `_advance_bookmark` does, once a whole window is emitted.
-
-        The SDK would take the newest cohort_date seen, which inside an unsorted window is ahead of
-        records not yet emitted.
-        """
 
     def get_replication_key_signpost(self, context: Mapping[str, Any] | None = None) -> None:
         """No signpost: the bookmark never passes `end_date`, and it is set per window, not per record."""

@@ -47,6 +47,7 @@ class AppsFlyerCohortsStream(WindowedStream):
     name = "appsflyer_cohorts"
     primary_keys = [*KEY_COLUMNS, "cohort_date", "dimension_key", "period"]
     max_window_days = settings.MAX_WINDOW_DAYS
+    prefetches = True  # an answer is spooled whole (its rows counted against the cap) before it is read
     history_days = settings.HISTORY_DAYS
     # A window returns the periods complete for its last date only (see cut_dates): no merging across dates.
     merge_maturing = False
@@ -184,9 +185,9 @@ class AppsFlyerCohortsStream(WindowedStream):
             for app_id, context in first_of_each_app.items()
         ]
 
-    def fetch_window(
+    def request_window(
         self, context: Mapping[str, Any] | None, window: Window, label: RequestLabel, stats: WindowStats
-    ) -> Iterator[dict]:
+    ) -> IO[bytes]:
         assert context is not None
         body, newlines = self.client.call(
             "POST",
@@ -197,12 +198,20 @@ class AppsFlyerCohortsStream(WindowedStream):
             json=self.request_body(context, window),
             read=lambda response: spool_body(response.iter_content(chunk_size=1 << 16)),
         )
-        with body:
-            if newlines >= settings.ROW_CAP:
+        if newlines >= settings.ROW_CAP:
+            try:
                 rows = count_csv_rows(body)
                 if rows >= settings.ROW_CAP:
                     raise RowCapReached(rows)
-            yield from self._records(body, context)
+            except BaseException:
+                body.close()  # a capped (or unreadable) answer is not read on
+                raise
+        return body
+
+    def read_window(self, context: Mapping[str, Any] | None, window: Window, answer: IO[bytes]) -> Iterator[dict]:
+        assert context is not None
+        with answer:
+            yield from self._records(answer, context)
 
     def _records(self, body: IO[bytes], context: Mapping[str, Any]) -> Iterator[dict]:
         header, rows = read_csv(body)
