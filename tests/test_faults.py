@@ -3,13 +3,17 @@ a hint; no secret ever reaches a log line, an error, the state or a record."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import logging
 import os
 import subprocess
 import sys
+import threading
+import urllib.parse
 
 import pytest
+import requests
 
 from cohorts_sandbox import Fault, Sandbox
 from tests.helpers import APPLOVIN_KEY, applovin_config, appsflyer_config, days_ago, run_tap
@@ -144,3 +148,63 @@ def test_the_cli_fails_with_the_hint_and_no_secret_on_stderr(sandbox: Sandbox, t
     assert result.returncode != 0
     assert "HTTP 401" in result.stderr and "Hint: the Report Key (api_key) was refused" in result.stderr
     assert "wrong-key-0123456789" not in result.stderr + result.stdout
+
+
+class RecordingProxy(http.server.BaseHTTPRequestHandler):
+    """A plain HTTP forward proxy: notes each request's target and relays it to the sandbox."""
+
+    seen: list[str] = []
+    upstream = ""
+
+    def relay(self) -> None:
+        type(self).seen.append(f"{self.command} {self.path}")
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        target = urllib.parse.urlsplit(self.path)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")}
+        with requests.Session() as session:
+            session.trust_env = False  # the proxy's own requests go straight to the sandbox
+            answer = session.request(
+                self.command, f"{self.upstream}{target.path}?{target.query}", data=body, headers=headers, timeout=30
+            )
+        self.send_response(answer.status_code)
+        for name in ("Content-Type",):
+            if name in answer.headers:
+                self.send_header(name, answer.headers[name])
+        self.send_header("Content-Length", str(len(answer.content)))
+        self.end_headers()
+        self.wfile.write(answer.content)
+
+    do_GET = do_POST = relay
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_the_environment_s_proxy_carries_the_requests_and_no_proxy_bypasses_it(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests' environment is read once per origin (not per request): HTTP_PROXY still carries every request,
+    and a host in NO_PROXY still goes direct."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RecordingProxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    RecordingProxy.seen, RecordingProxy.upstream = [], f"http://127.0.0.1:{sandbox.port}"
+    try:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.server_address[1]}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        config = appsflyer_config(sandbox, start_date=START, end_date=END)
+        port = sandbox.port
+        config["appsflyer"]["base_url"] = f"http://vendor.test:{port}/appsflyer"  # a name only the proxy knows
+        run = run_tap(config)
+        assert_complete(sandbox, run.records(STREAM))
+        assert len(RecordingProxy.seen) == 3 == len(sandbox.requests_to("appsflyer"))
+        assert all(line.startswith(f"POST http://vendor.test:{port}/appsflyer/") for line in RecordingProxy.seen)
+
+        RecordingProxy.seen = []
+        sandbox.reset()
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        run = run_tap(appsflyer_config(sandbox, start_date=START, end_date=END))
+        assert_complete(sandbox, run.records(STREAM))
+        assert RecordingProxy.seen == []
+    finally:
+        server.shutdown()

@@ -13,6 +13,7 @@ import email.utils
 import json
 import logging
 import math
+import os
 import random
 import re
 import socket
@@ -354,6 +355,11 @@ class VendorClient:
         self._exhausted_until: dict[str, float] = {}
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "tap-cohorts"
+        # requests reads the proxy variables (and ~/.netrc) from the environment again for every request, a
+        # scan of os.environ that cost more than the rest of a small request. They are read here once instead,
+        # per origin (`_environment_for`); a ~/.netrc login is never wanted: the vendor's credential is explicit.
+        self.session.trust_env = False
+        self._environment: dict[str, dict[str, Any]] = {}
         URLLIB3_REDACTION.register(secrets)
         self.totals = WindowStats()
         self.ledger = RunLedger()  # the tap gives every client the run's ledger
@@ -600,6 +606,7 @@ class VendorClient:
             timeout=self.timeout,
             stream=True,
             allow_redirects=not authenticated,
+            **self._environment_for(url),
         )
         for _ in range(MAX_REDIRECTS):
             if not (authenticated and response.is_redirect):
@@ -619,12 +626,32 @@ class VendorClient:
             stats.requests += 1
             self.totals.requests += 1
             response = self.session.request(
-                method, target, json=body, headers=headers, timeout=self.timeout, stream=True, allow_redirects=False
+                method,
+                target,
+                json=body,
+                headers=headers,
+                timeout=self.timeout,
+                stream=True,
+                allow_redirects=False,
+                **self._environment_for(target),
             )
         if authenticated and response.is_redirect:
             response.close()
             raise VendorError(f"{self.vendor}: {label}: more than {MAX_REDIRECTS} redirects")
         return response
+
+    def _environment_for(self, url: str) -> dict[str, Any]:
+        """What requests takes from the environment for a URL when `trust_env` is on: the proxies for its
+        origin (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY) and the CA bundle (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE), read
+        once per origin. A redirect that requests follows (an unauthenticated download) keeps its first
+        origin's proxies."""
+        key = origin(url)
+        found = self._environment.get(key)
+        if found is None:
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            found = {"proxies": requests.utils.get_environ_proxies(url), **({"verify": bundle} if bundle else {})}
+            self._environment[key] = found
+        return found
 
     def _raise_for_status(self, response: requests.Response, label: RequestLabel) -> None:
         status = response.status_code

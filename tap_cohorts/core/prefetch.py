@@ -53,3 +53,10 @@ class Prefetch(Generic[T]):
         if self._ahead is not None:
             self._ahead[1].add_done_callback(close_answer)
             self._ahead = None
+
+    def close(self) -> None:
+        """Drop what is ahead and let the worker thread end (a later `start` makes a new one)."""
+        self.drop()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None

@@ -181,10 +181,14 @@ class WideLayout:
             present = False
             for column, name, convert in columns:
                 value = row.get(column)
-                try:
-                    number = convert(value)
-                except ValueError:
-                    raise ValueError(f"column {column!r} holds {value!r}, which is not a number") from None
+                number: int | float | None
+                if value.__class__ is str and value.isdecimal():
+                    number = int(value)  # the common cell, as both parsers read it, without a call
+                else:
+                    try:
+                        number = convert(value)
+                    except ValueError:
+                        raise ValueError(f"column {column!r} holds {value!r}, which is not a number") from None
                 record[name] = number
                 if number is not None:
                     present = True

@@ -236,7 +236,7 @@ class WindowedStream(TapStream):
                     self.client.fail(RequestLabel(self.name, context, window), error)
                     return
         finally:
-            self._prefetch.drop()
+            self._prefetch.close()
         self._record_run(context, today)
 
     def maturing_ranges(
@@ -358,6 +358,7 @@ class WindowedStream(TapStream):
         partition = self.sync_partition_key(context) if units else ""
         synced_at = self.sync_log.synced_at if self.sync_log is not None else None
         today = utc_today()
+        finality = self._finality  # what _is_final worked out, looked up here first: it runs per record
         while pending:
             current = pending.pop(0)
             label = RequestLabel(self.name, context, current)
@@ -371,7 +372,9 @@ class WindowedStream(TapStream):
                     if units:
                         record["synced_at"] = synced_at
                         record["sync_partition"] = partition
-                        record["is_final"] = self._is_final(record["cohort_date"], record["period"], today)
+                        cohort = (record["cohort_date"], record["period"])
+                        final = finality.get(cohort)
+                        record["is_final"] = self._is_final(*cohort, today) if final is None else final
                     yield record
             except RowCapReached as cap:
                 self.totals.add(stats)
