@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -17,6 +18,7 @@ from tap_cohorts.core.config import VendorRuntime, config_key
 from tap_cohorts.core.errors import VendorError
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
 from tap_cohorts.core.parsing import count_json_items, spool_body
+from tap_cohorts.core.prefetch import Prefetch
 from tap_cohorts.core.records import WideLayout, cohort_schema
 from tap_cohorts.core.windowed_stream import WindowedStream
 from tap_cohorts.core.windows import Window, utc_today
@@ -44,6 +46,9 @@ class Page:
     rows: int
     count: int | None  # the answer's `count`: when above `rows`, the total the pages add up to
     digest: bytes  # to tell a page the vendor sends again (an ignored offset) from the next one
+
+    def close(self) -> None:
+        self.body.close()
 
 
 def read_page(response: requests.Response) -> Page:
@@ -143,31 +148,46 @@ class AppLovinCohortStream(WindowedStream):
     def fetch_window(
         self, context: Mapping[str, Any] | None, window: Window, label: RequestLabel, stats: WindowStats
     ) -> Iterator[dict]:
+        """The window's pages in order; once a page says another follows, that one is asked while this page's
+        rows are written (`core/prefetch.py`)."""
         page_size = int(self.section.get("page_size") or settings.DEFAULT_PAGE_SIZE)
         params = self.request_params(window)
         offset = 0
         previous = b""
-        while True:
-            page = self.client.call(
+        ahead: Prefetch[Page] = Prefetch(self.name)
+
+        def ask(at: int) -> Page:
+            return self.client.call(
                 "GET",
                 self.report.path,
                 label=label,
                 stats=stats,
-                params={**params, "limit": page_size, "offset": offset},
+                params={**params, "limit": page_size, "offset": at},
                 read=read_page,
             )
-            with page.body:
-                if page.rows and page.digest == previous:
-                    raise VendorError(
-                        f"applovin: {label}: the page at offset {offset} repeats the one before: the vendor "
-                        "ignores `offset`; stopping here instead of reading the same rows forever"
-                    )
-                previous = page.digest
-                yield from self._fold_page(page.body)
-            total = page.count if page.count is not None and page.count > page.rows else None
-            if page.rows == 0 or (page.rows < page_size and (total is None or offset + page.rows >= total)):
-                return  # a short page ends the report, unless the answer's count says there is more
-            offset += page.rows
+
+        try:
+            while True:
+                fetched = ahead.take(offset)
+                page = fetched.result() if fetched is not None else ask(offset)
+                with page.body:
+                    if page.rows and page.digest == previous:
+                        raise VendorError(
+                            f"applovin: {label}: the page at offset {offset} repeats the one before: the vendor "
+                            "ignores `offset`; stopping here instead of reading the same rows forever"
+                        )
+                    previous = page.digest
+                    total = page.count if page.count is not None and page.count > page.rows else None
+                    # A short page ends the report, unless the answer's count says there is more.
+                    last = page.rows == 0 or (page.rows < page_size and (total is None or offset + page.rows >= total))
+                    if not last:
+                        ahead.start(offset + page.rows, functools.partial(ask, offset + page.rows))
+                    yield from self._fold_page(page.body)
+                if last:
+                    return
+                offset += page.rows
+        finally:
+            ahead.close()
 
     def _fold_page(self, body: IO[bytes]) -> Iterator[dict]:
         layout: WideLayout | None = None
