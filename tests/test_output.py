@@ -4,10 +4,19 @@ maps, flattening, selected child streams. Same records either way where nothing 
 from __future__ import annotations
 
 import copy
+import json
+import logging
+import re
+
+import pytest
 
 from cohorts_sandbox import Sandbox
 from tap_cohorts.tap import TapCohorts
-from tests.helpers import appsflyer_config, days_ago, run_tap
+from tests.helpers import TapRun, appsflyer_config, days_ago, run_tap
+
+METRICS = "singer_sdk.metrics"
+# The SDK's msgspec encoder writes an aware UTC datetime as RFC 3339 with a Z.
+TIME_EXTRACTED = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z")
 
 
 def config(sandbox: Sandbox, **top: object) -> dict:
@@ -67,3 +76,58 @@ def test_braze_children_run_only_when_selected(sandbox: Sandbox) -> None:
     segments = lists_only.counts()["braze_segments"]
     assert with_details.counts()["braze_segment_details"] == segments
     assert len([r for r in sandbox.requests_to("braze") if r.path == "/segments/details"]) == segments
+
+
+def record_counts(caplog: pytest.LogCaptureFixture, stream: str) -> int:
+    """What the SDK's record_count metric said for `stream`, in all."""
+    points = [json.loads(r.getMessage().removeprefix("METRIC: ")) for r in caplog.records if r.name == METRICS]
+    return sum(p["value"] for p in points if p["metric"] == "record_count" and p["tags"].get("stream") == stream)
+
+
+def test_the_fast_path_writes_the_sdks_messages_and_counts_them(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Records written past the SDK's loop are the SDK's RECORD messages, key for key and in its key order (a
+    stream map that changes nothing sends them the SDK's way), and the SDK's record_count metric counts them."""
+    base = config(sandbox)
+    with caplog.at_level(logging.INFO, logger=METRICS):
+        fast = run_tap(base)
+    fast_count = record_counts(caplog, "appsflyer_cohorts")
+    caplog.clear()
+    sandbox.reset()
+    with caplog.at_level(logging.INFO, logger=METRICS):
+        sdk = run_tap({**base, "stream_maps": {"appsflyer_cohorts": {}}})
+    sdk_count = record_counts(caplog, "appsflyer_cohorts")
+
+    def shapes(run: TapRun) -> list[list[str]]:
+        return [list(m) for m in run.messages if m["type"] == "RECORD" and m["stream"] == "appsflyer_cohorts"]
+
+    assert fast.records("appsflyer_cohorts") == sdk.records("appsflyer_cohorts") != []
+    assert shapes(fast) == shapes(sdk) and shapes(fast)[0] == ["type", "stream", "record", "time_extracted"]
+    assert [list(r) for r in fast.records("appsflyer_cohorts")] == [list(r) for r in sdk.records("appsflyer_cohorts")]
+    stamps = [m["time_extracted"] for run in (fast, sdk) for m in run.messages if m["type"] == "RECORD"]
+    assert all(TIME_EXTRACTED.fullmatch(stamp) for stamp in stamps), stamps[:3]
+    assert fast_count == sdk_count == len(fast.records("appsflyer_cohorts"))
+
+
+def test_a_full_table_stream_s_records_carry_the_table_version(sandbox: Sandbox) -> None:
+    """Braze's lists are read whole: each RECORD carries the version its ACTIVATE_VERSION names, as the SDK's."""
+    braze = {
+        "braze": {
+            "api_key": "braze-sandbox-api-key",
+            "app_group_id": "ag-sandbox",
+            "base_url": sandbox.url("braze"),
+            "rate_limits": [{"requests": 1000, "seconds": 1}],
+        }
+    }
+    catalog = copy.deepcopy(TapCohorts(config=braze).catalog_dict)
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] == "braze_segments"
+    run = run_tap(braze, catalog=catalog)
+    versions = {m["version"] for m in run.messages if m["type"] == "ACTIVATE_VERSION"}
+    records = [m for m in run.messages if m["type"] == "RECORD" and m["stream"] == "braze_segments"]
+    assert len(versions) == 1 and records
+    assert all(list(m) == ["type", "stream", "record", "version", "time_extracted"] for m in records)
+    assert {m["version"] for m in records} == versions

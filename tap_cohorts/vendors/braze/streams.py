@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import gzip
 import io
 import json
@@ -23,7 +22,6 @@ from tap_cohorts.core.errors import MalformedBody, VendorError
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
 from tap_cohorts.core.jobs import JobTimeout, PollSchedule, wait_for_job
 from tap_cohorts.core.parsing import bounded_lines, read_json, spool_body
-from tap_cohorts.core.prefetch import Prefetch
 from tap_cohorts.core.sync_log import ALL_DATES, SyncLogStream
 from tap_cohorts.core.windowed_stream import WindowedStream
 from tap_cohorts.core.windows import Window, plan_windows, utc_today
@@ -135,51 +133,45 @@ class BrazeListStream(BrazeStream):
         return getattr(self._tap, "sync_log", None)
 
     def read_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
-        """The pages in order; a full page's next one is asked while its items are written (`core/prefetch.py`)."""
         label = RequestLabel(self.name)
         stats = WindowStats()
         synced_at = self.sync_log.synced_at if self.sync_log is not None else None
         page = 0
         previous: list | None = None
-        ahead: Prefetch[dict] = Prefetch(self.name)
-        try:
-            while True:
-                fetched = ahead.take(page)
-                payload = fetched.result() if fetched is not None else self._page(page, label, stats)
-                items = payload.get(self.endpoint.field)
-                if not isinstance(items, list):
-                    raise VendorError(
-                        f"braze: {label}: page {page} has no {self.endpoint.field!r} list: {str(payload)[:200]}"
-                    )
-                if items and items == previous:
-                    raise VendorError(
-                        f"braze: {label}: page {page} repeats page {page - 1}: the vendor ignores `page`; stopping "
-                        "here instead of reading the same items forever"
-                    )
-                previous = items
-                if len(items) == self.endpoint.page_size:
-                    ahead.start(page + 1, functools.partial(self._page, page + 1, label, stats))
-                for index, item in enumerate(items, start=page * self.endpoint.page_size):
-                    record = {"name": item, "position": index} if self.endpoint.names_only else self.project(item)
-                    record["synced_at"] = synced_at
-                    yield record
-                if len(items) < self.endpoint.page_size:
-                    break
-                page += 1
-        finally:
-            ahead.close()
+        while True:
+            extra: dict[str, Any] = {"page": page}
+            if self.endpoint.takes_archived and self.section.get("include_archived") is not None:
+                extra["include_archived"] = str(bool(self.section["include_archived"])).lower()
+            payload = self.client.call(
+                "GET",
+                self.endpoint.path,
+                label=label,
+                stats=stats,
+                params=self.params(**extra),
+                read=read_object,
+            )
+            items = payload.get(self.endpoint.field)
+            if not isinstance(items, list):
+                raise VendorError(
+                    f"braze: {label}: page {page} has no {self.endpoint.field!r} list: {str(payload)[:200]}"
+                )
+            if items and items == previous:
+                raise VendorError(
+                    f"braze: {label}: page {page} repeats page {page - 1}: the vendor ignores `page`; stopping here "
+                    "instead of reading the same items forever"
+                )
+            previous = items
+            for index, item in enumerate(items, start=page * self.endpoint.page_size):
+                record = {"name": item, "position": index} if self.endpoint.names_only else self.project(item)
+                record["synced_at"] = synced_at
+                yield record
+            if len(items) < self.endpoint.page_size:
+                break
+            page += 1
         self.logger.info("%s: %d pages, %d requests", self.name, page + 1, stats.requests)
         if self.sync_log is not None:  # the whole list was read: an object not in it was deleted at Braze
             listed = page * self.endpoint.page_size + len(items)
             self.sync_log.record_unit(self.name, "{}", *ALL_DATES, reason="list", records=listed, grain={})
-
-    def _page(self, page: int, label: RequestLabel, stats: WindowStats) -> dict:
-        extra: dict[str, Any] = {"page": page}
-        if self.endpoint.takes_archived and self.section.get("include_archived") is not None:
-            extra["include_archived"] = str(bool(self.section["include_archived"])).lower()
-        return self.client.call(
-            "GET", self.endpoint.path, label=label, stats=stats, params=self.params(**extra), read=read_object
-        )
 
     def connection_probes(self) -> list[Probe]:
         """The list's first page: a 403 names the REST API key's missing permission."""
