@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Generator, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -38,19 +38,6 @@ PARTITION_KEY = "sync_partition"
 # window would make the output grow with partitions squared (Braze's series of 2,000 campaigns: 4,800 STATE
 # messages of up to 210 KB, 748 MB for 161,600 records), and the loader parses each one.
 STATE_INTERVAL_SECONDS = 1.0
-
-
-@dataclass
-class WindowAnswer:
-    """A window's answer fetched ahead (`request_window`), with what fetching it cost."""
-
-    body: Any
-    stats: WindowStats
-
-    def close(self) -> None:
-        close = getattr(self.body, "close", None)
-        if close is not None:
-            close()
 
 
 class WindowedStream(TapStream):
@@ -86,7 +73,8 @@ class WindowedStream(TapStream):
         self.windows_synced = 0
         self.sync_log: SyncLogStream | None = getattr(tap, "sync_log", None)
         self._finality: dict[tuple[str, int], bool] = {}
-        self._prefetch: Prefetch[WindowAnswer] = Prefetch(self.name)
+        self._prefetch: Prefetch[Any] = Prefetch(self.name)
+        self._prefetch_stats: dict[Window, WindowStats] = {}  # what each request sent ahead cost
         super().__init__(tap, schema=self.build_schema())
 
     @property
@@ -237,6 +225,7 @@ class WindowedStream(TapStream):
                     return
         finally:
             self._prefetch.close()
+            self._prefetch_stats.clear()
         self._record_run(context, today)
 
     def maturing_ranges(
@@ -332,21 +321,18 @@ class WindowedStream(TapStream):
         if ahead is None:
             answer = self.request_window(context, window, label, stats)
         else:
-            fetched = ahead.result()
-            stats.add(fetched.stats)
-            answer = fetched.body
+            try:
+                answer = ahead.result()
+            finally:  # done by now, answered or not: its requests count for this window
+                stats.add(self._prefetch_stats.pop(window))
         if following is not None:
             self._send_ahead(context, following)
         return self.read_window(context, window, answer)
 
     def _send_ahead(self, context: Mapping[str, Any] | None, window: Window) -> None:
         label = RequestLabel(self.name, context, window)
-
-        def fetch() -> WindowAnswer:
-            stats = WindowStats()
-            return WindowAnswer(self.request_window(context, window, label, stats), stats)
-
-        self._prefetch.start(window, fetch)
+        stats = self._prefetch_stats[window] = WindowStats()
+        self._prefetch.start(window, lambda: self.request_window(context, window, label, stats))
 
     def _sync_window(
         self, context: Mapping[str, Any] | None, window: Window, following: Window | None = None
