@@ -33,6 +33,27 @@ def catalog_without(base: dict, stream: str, field: str) -> dict:
     return catalog
 
 
+def braze_config(sandbox: Sandbox) -> dict:
+    return {
+        "braze": {
+            "api_key": "braze-sandbox-api-key",
+            "app_group_id": "ag-sandbox",
+            "base_url": sandbox.url("braze"),
+            "rate_limits": [{"requests": 1000, "seconds": 1}],
+        }
+    }
+
+
+def catalog_selecting(base: dict, *streams: str) -> dict:
+    """The catalog of `base` with only `streams` selected."""
+    catalog = copy.deepcopy(TapCohorts(config=base).catalog_dict)
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    return catalog
+
+
 def test_a_deselected_property_is_left_out(sandbox: Sandbox) -> None:
     base = config(sandbox)
     plain = run_tap(base).records("appsflyer_cohorts")
@@ -50,19 +71,8 @@ def test_stream_maps_and_flattening_still_apply(sandbox: Sandbox) -> None:
 
 
 def test_braze_children_run_only_when_selected(sandbox: Sandbox) -> None:
-    braze = {
-        "braze": {
-            "api_key": "braze-sandbox-api-key",
-            "app_group_id": "ag-sandbox",
-            "base_url": sandbox.url("braze"),
-            "rate_limits": [{"requests": 1000, "seconds": 1}],
-        }
-    }
-    catalog = copy.deepcopy(TapCohorts(config=braze).catalog_dict)
-    for entry in catalog["streams"]:
-        for metadata in entry["metadata"]:
-            if metadata["breadcrumb"] == []:
-                metadata["metadata"]["selected"] = entry["tap_stream_id"] in ("braze_campaigns", "braze_segments")
+    braze = braze_config(sandbox)
+    catalog = catalog_selecting(braze, "braze_campaigns", "braze_segments")
     lists_only = run_tap(braze, catalog=catalog)
     assert set(lists_only.counts()) == {"braze_campaigns", "braze_segments"}
     assert {r.path for r in sandbox.requests_to("braze")} == {"/campaigns/list", "/segments/list"}
@@ -112,20 +122,8 @@ def test_the_fast_path_writes_the_sdks_messages_and_counts_them(
 
 def test_a_full_table_stream_s_records_carry_the_table_version(sandbox: Sandbox) -> None:
     """Braze's lists are read whole: each RECORD carries the version its ACTIVATE_VERSION names, as the SDK's."""
-    braze = {
-        "braze": {
-            "api_key": "braze-sandbox-api-key",
-            "app_group_id": "ag-sandbox",
-            "base_url": sandbox.url("braze"),
-            "rate_limits": [{"requests": 1000, "seconds": 1}],
-        }
-    }
-    catalog = copy.deepcopy(TapCohorts(config=braze).catalog_dict)
-    for entry in catalog["streams"]:
-        for metadata in entry["metadata"]:
-            if metadata["breadcrumb"] == []:
-                metadata["metadata"]["selected"] = entry["tap_stream_id"] == "braze_segments"
-    run = run_tap(braze, catalog=catalog)
+    braze = braze_config(sandbox)
+    run = run_tap(braze, catalog=catalog_selecting(braze, "braze_segments"))
     versions = {m["version"] for m in run.messages if m["type"] == "ACTIVATE_VERSION"}
     records = [m for m in run.messages if m["type"] == "RECORD" and m["stream"] == "braze_segments"]
     assert len(versions) == 1 and records
