@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,6 +12,17 @@ import pytest
 from cohorts_sandbox import Sandbox, SandboxConfig
 from tests.clock import LIBFAKETIME, TODAY_VARIABLE, move_child_clocks, travel_moment
 from tests.postgres_server import PostgresServer, running_postgres
+
+
+@pytest.fixture(autouse=True)
+def tap_log_level_restored() -> Iterator[None]:
+    """A test that quiets the tap's logger (the long simulations do) leaves it as it was: a later test in the same
+    worker reads the tap's INFO lines (the cap split, the progress lines)."""
+    logger = logging.getLogger("tap-cohorts")
+    level = logger.level
+    yield
+    logger.setLevel(level)
+
 
 # A SQL query against a warehouse the tests load: its rows.
 Query = Callable[[str], list[tuple[Any, ...]]]

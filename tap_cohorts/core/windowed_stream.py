@@ -299,10 +299,10 @@ class WindowedStream(TapStream):
         state[PARTITION_KEY] = partition
 
     def _is_final(self, cohort_date: str, period: int, today: dt.date) -> bool:
-        known = self._finality.get((cohort_date, period))
-        if known is None:
-            final_on = self.final_on(dt.date.fromisoformat(cohort_date), period)
-            known = self._finality[(cohort_date, period)] = final_on is not None and final_on <= today
+        """Worked out once per cohort date and period of a run, kept in `_finality` (where `_sync_window` looks
+        first, per record)."""
+        final_on = self.final_on(dt.date.fromisoformat(cohort_date), period)
+        known = self._finality[(cohort_date, period)] = final_on is not None and final_on <= today
         return known
 
     def _window_records(
@@ -344,7 +344,7 @@ class WindowedStream(TapStream):
         partition = self.sync_partition_key(context) if units else ""
         synced_at = self.sync_log.synced_at if self.sync_log is not None else None
         today = utc_today()
-        finality = self._finality  # what _is_final worked out, looked up here first: it runs per record
+        finality = self._finality  # what _is_final worked out
         while pending:
             current = pending.pop(0)
             label = RequestLabel(self.name, context, current)
