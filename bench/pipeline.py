@@ -4,7 +4,8 @@ them, each one's peak RSS), and `meltano run tap-cohorts <loader>` end to end; r
 the pipeline. Into DuckDB and the PostgreSQL server this starts.
 
 Run: `make bench` (with the rest), or `.venv/bin/python bench/pipeline.py`. `BENCH_PIPELINE_RECORDS` (default
-1,000,000) sets the size of each shape; `BENCH_PIPELINE_SHAPES` (e.g. `AppsFlyer CSV,Braze series`) picks some.
+1,000,000) sets the size of each shape; `BENCH_PIPELINE_SHAPES` (e.g. `AppsFlyer CSV,Braze series`) picks some,
+`BENCH_PIPELINE_LOADERS` (e.g. `target-postgres`) the loaders.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from tests.postgres_server import PostgresServer, running_postgres
 
 RECORDS = int(os.environ.get("BENCH_PIPELINE_RECORDS", 1_000_000))
 ONLY = [name for name in os.environ.get("BENCH_PIPELINE_SHAPES", "").split(",") if name]  # e.g. "Braze series"
-LOADERS = ("target-duckdb", "target-postgres")
+LOADER_NAMES = os.environ.get("BENCH_PIPELINE_LOADERS", "target-duckdb,target-postgres")
+# e.g. `target-postgres`: one loader only (a million records a shape take minutes a loader)
+LOADERS = [name for name in LOADER_NAMES.split(",") if name]
 FAST = [{"requests": 100_000, "seconds": 1}]
 
 

@@ -1,10 +1,15 @@
 import io
 import json
+import math
+import threading
+from collections.abc import Iterator
 
+import msgspec
 import pytest
 
-from tap_cohorts.core.http import Redactor, parse_retry_after
-from tap_cohorts.core.parsing import count_csv_rows, read_csv, spool_body
+from tap_cohorts.core.errors import MalformedBody
+from tap_cohorts.core.http import Redactor, Watchdog, parse_retry_after
+from tap_cohorts.core.parsing import count_csv_rows, read_csv, read_json, spool_body
 from tap_cohorts.core.records import WideLayout, dimension_key, to_integer, to_number
 from tap_cohorts.vendors.appsflyer.streams import period_column_parser
 
@@ -157,3 +162,42 @@ def test_a_field_past_the_csv_limit_is_an_error_naming_the_line() -> None:
 def test_cr_only_line_ends_are_counted_for_the_row_cap() -> None:
     _spool, line_ends = spool_body(iter([b"date,c\r2026-01-01,a\r", b"2026-01-02,b\r"]))
     assert line_ends == 3
+
+
+class Body:
+    """A streamed response's body in chunks, as `read_json` reads it."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def iter_content(self, chunk_size: int) -> Iterator[bytes]:
+        for start in range(0, len(self.data), 7):  # small chunks: a value split across two of them
+            yield self.data[start : start + 7]
+
+
+def test_json_answers_read_as_pythons_json_reads_them_what_strict_json_refuses_included() -> None:
+    strict = b'{"campaigns": [{"id": "c-1", "revenue": 12.5, "big": 12345678901234567890123, "name": "\\u00e9"}]}'
+    assert read_json(Body(strict)) == json.loads(strict)
+    lenient = b'\xef\xbb\xbf{"a": NaN, "b": Infinity, "c": 1e400, "d": [1, -Infinity]}'
+    payload = read_json(Body(lenient))
+    assert payload["b"] == float("inf") and math.isnan(payload["a"])
+    # The writer's encoder writes what JSON cannot hold as null, as the SDK's conformance did.
+    assert msgspec.json.decode(msgspec.json.encode(payload)) == {"a": None, "b": None, "c": None, "d": [1, None]}
+    with pytest.raises(MalformedBody, match="not JSON"):
+        read_json(Body(b'{"campaigns": [{"id": "c-1"'))
+
+
+def test_the_deadline_watchdog_runs_due_callbacks_in_order_and_never_a_cancelled_one() -> None:
+    watchdog = Watchdog()
+    ran: list[str] = []
+    done = threading.Event()
+    watchdog.schedule(0.2, lambda: (ran.append("late"), done.set()))
+    cancelled = watchdog.schedule(0.05, lambda: ran.append("cancelled"))
+    watchdog.schedule(0.1, lambda: ran.append("soon"))
+    watchdog.schedule(0.01, lambda: ran.append("first"))  # sooner than what the thread already waits for
+    watchdog.cancel(cancelled)
+    for _ in range(500):  # many cancelled deadlines do not pile up
+        watchdog.cancel(watchdog.schedule(300, lambda: ran.append("never")))
+    assert done.wait(5)
+    assert ran == ["first", "soon", "late"]
+    assert len(watchdog._due) <= 2 * len(watchdog._callbacks) + 64

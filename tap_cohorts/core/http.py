@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import email.utils
+import heapq
+import itertools
 import json
 import logging
 import math
@@ -252,17 +254,67 @@ class SizeLimitedBody:
         return getattr(self._raw, name)
 
 
+class Watchdog:
+    """One thread that runs each due callback of its deadlines (a thread per request cost more than a small
+    request's parsing). A cancelled deadline never runs, and its callback is let go at once."""
+
+    def __init__(self) -> None:
+        self._callbacks: dict[int, Callable[[], None]] = {}
+        self._due: list[tuple[float, int]] = []  # a heap; a cancelled ticket's entry is dropped when found
+        self._wake = threading.Condition()
+        self._tickets = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, seconds: float, callback: Callable[[], None]) -> int:
+        with self._wake:
+            ticket = next(self._tickets)
+            self._callbacks[ticket] = callback
+            heapq.heappush(self._due, (time.monotonic() + seconds, ticket))
+            if len(self._due) > 2 * len(self._callbacks) + 64:  # mostly cancelled: keep the heap small
+                self._due = [entry for entry in self._due if entry[1] in self._callbacks]
+                heapq.heapify(self._due)
+            if self._thread is None or not self._thread.is_alive():  # none yet, or a fork left it behind
+                self._thread = threading.Thread(target=self._run, name="tap-cohorts-deadlines", daemon=True)
+                self._thread.start()
+            elif self._due[0][1] == ticket:
+                self._wake.notify()  # sooner than what the thread waits for
+            return ticket
+
+    def cancel(self, ticket: int) -> None:
+        with self._wake:
+            self._callbacks.pop(ticket, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._due and self._due[0][1] not in self._callbacks:
+                    heapq.heappop(self._due)
+                if not self._due:
+                    self._wake.wait()
+                    continue
+                when, ticket = self._due[0]
+                if when > time.monotonic():
+                    self._wake.wait(when - time.monotonic())
+                    continue
+                heapq.heappop(self._due)
+                callback = self._callbacks.pop(ticket)
+            callback()
+
+
+DEADLINES = Watchdog()
+
+
 class Deadline:
     """Ends the reading of a body at `seconds` after its headers: `request_timeout` bounds each read, so a body
-    dripping a byte at a time would otherwise never end. The socket is shut down from a timer, which makes the
-    blocked read fail at once."""
+    dripping a byte at a time would otherwise never end. The socket is shut down when the deadline is due, which
+    makes the blocked read fail at once."""
 
     def __init__(self, response: requests.Response, seconds: float) -> None:
         self.expired = False
         connection = getattr(response.raw, "connection", None)
         self._socket = getattr(connection, "sock", None)
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
+        self._seconds = seconds
+        self._ticket: int | None = None
 
     def _expire(self) -> None:
         self.expired = True
@@ -271,11 +323,12 @@ class Deadline:
                 self._socket.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> Deadline:
-        self._timer.start()
+        self._ticket = DEADLINES.schedule(self._seconds, self._expire)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
+        if self._ticket is not None:
+            DEADLINES.cancel(self._ticket)
 
 
 DEFAULT_BUDGET = ""

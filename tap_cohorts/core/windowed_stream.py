@@ -75,6 +75,9 @@ class WindowedStream(TapStream):
         self._finality: dict[tuple[str, int], bool] = {}
         self._prefetch: Prefetch[Any] = Prefetch(self.name)
         self._prefetch_stats: dict[Window, WindowStats] = {}  # what each request sent ahead cost
+        # The state of the partition being synced, with its context: the SDK finds a partition's state by a scan
+        # of the stream's partitions, which for thousands of parents (Braze series) grew with their square.
+        self._current_state: tuple[Mapping[str, Any] | None, dict] | None = None
         super().__init__(tap, schema=self.build_schema())
 
     @property
@@ -168,6 +171,20 @@ class WindowedStream(TapStream):
         yield from self.sync_partition(context)
 
     def sync_partition(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
+        self._current_state = (context, self.get_context_state(context))
+        try:
+            yield from self._sync_partition(context)
+        finally:
+            self._current_state = None
+
+    def _state_of(self, context: Mapping[str, Any] | None) -> dict:
+        """`get_context_state`, without the SDK's scan for the partition being synced."""
+        current = self._current_state
+        if current is not None and current[0] is context:
+            return current[1]
+        return self.get_context_state(context)
+
+    def _sync_partition(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
         today = utc_today()
         where = str(RequestLabel(self.name, context))
         oldest = today - dt.timedelta(days=self.history_days) if self.history_days is not None else None
@@ -275,7 +292,7 @@ class WindowedStream(TapStream):
         """Remember the partition's grain; when it changed since the last run, say so and sync it all again, the
         old grain's rows superseded (`core/sync_log.py`). A state without a grain (a first run, or a state written
         before grains were kept) has nothing to compare."""
-        state = self.get_context_state(context)
+        state = self._state_of(context)
         grain, partition = self.grain(), self.sync_partition_key(context)
         stored, stored_partition = state.get(GRAIN_KEY), state.get(PARTITION_KEY, partition)
         if stored is not None and (stored != grain or stored_partition != partition):
@@ -409,14 +426,14 @@ class WindowedStream(TapStream):
     # State: one bookmark per partition, moved only by whole windows.
 
     def _bookmark(self, context: Mapping[str, Any] | None) -> dt.date | None:
-        state = self.get_context_state(context)
+        state = self._state_of(context)
         value = state.get("replication_key_value")
         if not value or state.get("replication_key") != self.replication_key:
             return None
         return dt.date.fromisoformat(str(value)[:10])
 
     def _advance_bookmark(self, context: Mapping[str, Any] | None, through: dt.date) -> None:
-        state = self.get_context_state(context)
+        state = self._state_of(context)
         value = through.isoformat()
         previous = state.get("replication_key_value")
         if previous and state.get("replication_key") == self.replication_key and str(previous) > value:
@@ -427,12 +444,12 @@ class WindowedStream(TapStream):
         self._write_state_message()
 
     def _last_run(self, context: Mapping[str, Any] | None) -> dt.date | None:
-        value = self.get_context_state(context).get(LAST_RUN_KEY)
+        value = self._state_of(context).get(LAST_RUN_KEY)
         return dt.date.fromisoformat(str(value)) if value else None
 
     def _record_run(self, context: Mapping[str, Any] | None, today: dt.date) -> None:
         """The day of this partition's last whole run: the next run asks for what matured since."""
-        state = self.get_context_state(context)
+        state = self._state_of(context)
         if self._bookmark(context) is None:
             return  # nothing synced yet: the next run starts from start_date anyway
         state[LAST_RUN_KEY] = today.isoformat()
