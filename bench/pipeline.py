@@ -46,6 +46,9 @@ class Shape:
     stream: str
     sandbox: dict[str, Any]
     config: Callable[[SandboxProcess], dict]
+    # The sandbox builds each report table on its first page (AppLovin): a first run, unmeasured, builds them, so
+    # that the tap alone pays no more for the vendor's work than the runs after it.
+    warm_up: bool = False
 
 
 def shapes() -> list[Shape]:
@@ -82,6 +85,7 @@ def shapes() -> list[Shape]:
                     "rate_limits": FAST,
                 }
             },
+            warm_up=True,
         ),
         Shape(
             "Branch export",
@@ -171,6 +175,10 @@ def measure_shape(shape: Shape, postgres: PostgresServer, folder: Path) -> list[
             str(folder / "catalog.json"),
         ]
         messages = folder / "messages.jsonl"
+        if shape.warm_up:
+            progress(f"{shape.name}: a first run, to build the sandbox's tables")
+            subprocess.run(tap_args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            sandbox.reset()
         progress(f"{shape.name}: the tap alone")
         started = time.monotonic()
         with messages.open("wb") as out:
