@@ -95,7 +95,7 @@ def read_json(response: Any) -> Any:
     """A JSON body, read through a spool: an answer that reaches max_response_mb has filled a file, not memory.
     A body that is not JSON is asked again, like one cut short.
 
-    msgspec decodes strict JSON (twice as fast as `json`, which mattered for thousands of small answers); what it
+    msgspec decodes strict JSON (faster than `json`, which mattered for thousands of small answers); what it
     refuses (NaN or Infinity, a byte-order mark, 1e400, a lone surrogate) is read as Python's `json` reads it, as
     before: NaN and infinities go out as null (the writer's encoder writes them so)."""
     spool, _ = spool_body(response.iter_content(chunk_size=1 << 16))
