@@ -86,8 +86,16 @@ FAILURES: dict[str, tuple[Fault | None, str, dict[str, str] | None]] = {
         None,
     ),
     "braze": (
-        # The first campaign's series (two attempts: max_retries 1); the second campaign's still syncs.
-        Fault("status", vendor="braze", path_contains="/campaigns/data_series", status=500, times=2),
+        # The first campaign's series (two attempts: max_retries 1); the second campaign's still syncs (asked at the
+        # same time: the tap sends the next requests ahead).
+        Fault(
+            "status",
+            vendor="braze",
+            path_contains="/campaigns/data_series",
+            param="campaign_id=cmp-00001",
+            status=500,
+            times=2,
+        ),
         "braze_campaign_data_series",
         None,
     ),

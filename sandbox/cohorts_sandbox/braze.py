@@ -18,7 +18,7 @@ import zipfile
 from dataclasses import dataclass
 
 from cohorts_sandbox.server import Request, Response, SandboxConfig
-from cohorts_sandbox.synth import revised, unit
+from cohorts_sandbox.synth import revised, unit, unit_of
 
 LIST_PATHS = {
     "/segments/list": ("segments", 100),
@@ -214,14 +214,14 @@ class BrazeSimulator:
 
     def point(self, path: str, identifier: str | None, app_id: str | None, time: str) -> dict:
         """One point of a series; its values depend only on what it describes."""
-        seed = (self.config.seed, path, identifier, app_id, time)
+        draw = unit_of(self.config.seed, path, identifier, app_id, time)
         revision = self.config.revision
 
         def count(name: str, scale: int) -> int:
-            return int(revised(unit(*seed, name) * scale, revision))
+            return int(revised(draw(name) * scale, revision))
 
         def money(name: str, scale: int) -> float:
-            return round(revised(unit(*seed, name) * scale, revision, 0.01), 2)
+            return round(revised(draw(name) * scale, revision, 0.01), 2)
 
         if path == "/segments/data_series":
             return {"time": time, "size": count("size", 50_000)}

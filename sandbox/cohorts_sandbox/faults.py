@@ -7,6 +7,7 @@ import io
 import json
 import random
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 KINDS = (
@@ -28,6 +29,8 @@ class Fault:
     kind: str
     vendor: str | None = None
     path_contains: str | None = None
+    # One request parameter's value (`name=value`): a fault meant for one partition, where several are asked at once.
+    param: str | None = None
     times: int = 1
     skip: int = 0
     status: int = 503
@@ -41,7 +44,11 @@ class Fault:
         if self.kind not in KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; one of {', '.join(KINDS)}")
 
-    def matches(self, vendor: str, path: str) -> bool:
+    def matches(self, vendor: str, path: str, query: Mapping[str, list[str]] | None = None) -> bool:
+        if self.param is not None:
+            name, _, value = self.param.partition("=")
+            if value not in (query or {}).get(name, []):
+                return False
         return (self.vendor in (None, vendor)) and (self.path_contains is None or self.path_contains in path)
 
     def to_dict(self) -> dict:

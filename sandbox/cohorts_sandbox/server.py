@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -240,10 +241,10 @@ class Sandbox:
         with self._lock:
             return [r for r in self.requests if r.vendor == vendor and path_contains in r.path]
 
-    def take_fault(self, vendor: str, path: str) -> Fault | None:
+    def take_fault(self, vendor: str, path: str, query: Mapping[str, list[str]] | None = None) -> Fault | None:
         with self._lock:
             for fault in self.faults:
-                if fault.times > 0 and fault.matches(vendor, path):
+                if fault.times > 0 and fault.matches(vendor, path, query):
                     if fault.skip > 0:
                         fault.skip -= 1
                         return None
@@ -305,7 +306,7 @@ class Sandbox:
         response.headers["X-RateLimit-Reset"] = f"{reset:.3f}"
 
     def _answer(self, request: Request, simulator: VendorSimulator) -> tuple[Response | None, Fault | None]:
-        fault = self.take_fault(request.vendor, request.path)
+        fault = self.take_fault(request.vendor, request.path, request.query)
         if fault and fault.kind == "slow":
             time.sleep(fault.delay)
         if fault and fault.kind == "drop":

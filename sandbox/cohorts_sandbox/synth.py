@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 
 def unit(*parts: object) -> float:
     """A number in [0, 1) determined by `parts` alone (not Python's per-process `hash`)."""
     digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64
+
+
+def unit_of(*parts: object) -> Callable[[object], float]:
+    """`unit(*parts, last)` for each `last`, with `parts` hashed once: the same numbers, at half the cost (a
+    Braze series point draws a dozen numbers from the same parts, and 10,000 campaigns a million points)."""
+    if not parts:
+        raise ValueError("unit_of needs at least one part")
+    head = hashlib.blake2b(repr((*parts, None))[: -len("None)")].encode(), digest_size=8)
+
+    def draw(last: object) -> float:
+        hashed = head.copy()
+        hashed.update(f"{last!r})".encode())
+        return int.from_bytes(hashed.digest(), "big") / 2**64
+
+    return draw
 
 
 def fmt(value: float | int | None, digits: int = 4) -> str:

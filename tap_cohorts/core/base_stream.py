@@ -73,6 +73,11 @@ class TapStream(Stream):
         except Exception as error:
             self.client.fail(RequestLabel(self.name, context), error)
 
+    def state_partition_context(self, context: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The part of a context that names its partition in the state, as the SDK takes it."""
+        keys = self.state_partitioning_keys
+        return dict(context or {}) if keys is None else {k: v for k, v in (context or {}).items() if k in keys}
+
     def read_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
         """The records of one partition."""
         raise NotImplementedError
@@ -111,8 +116,7 @@ class TapStream(Stream):
     def _write_records(self, records: Iterable[dict], context: Mapping[str, Any] | None) -> None:
         """Write RECORD messages as the SDK would, without its per-record work: the partition's keys added
         where a record lacks them (as the SDK does), types conformed where the stream asks for it."""
-        keys = self.state_partitioning_keys
-        partition = dict(context or {}) if keys is None else {k: v for k, v in (context or {}).items() if k in keys}
+        partition = self.state_partition_context(context)
         conform = self.TYPE_CONFORMANCE_LEVEL is not TypeConformanceLevel.NONE
         writer = self._tap.message_writer
         assert isinstance(writer, StateFlushingWriter)

@@ -404,8 +404,11 @@ class VendorClient:
             self._limiters[name] = Limiter(bucket)
             self._budget_of_path.update(dict.fromkeys(budget.paths, name))
         self.honours_rate_headers = honours_rate_headers
-        # Per budget, the epoch second until which the vendor's X-RateLimit headers said no request remains.
-        self._exhausted_until: dict[str, float] = {}
+        # Per budget, what the vendor's X-RateLimit headers last said: requests remaining, and the epoch second of
+        # the reset; and the requests sent on it and not answered yet (streams send some ahead, on threads).
+        self._vendor_says: dict[str, tuple[float, float]] = {}
+        self._unanswered: dict[str, int] = dict.fromkeys(self._limiters, 0)
+        self._rate_headers = threading.Condition()
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "tap-cohorts"
         # requests reads the proxy variables (and ~/.netrc) from the environment again for every request, a
@@ -454,44 +457,75 @@ class VendorClient:
             self.ledger.down.add(self.vendor)
         self.ledger.record(self.vendor, label.stream, label.partition, message, ends_vendor)
 
-    def wait_for_budget(self, stats: WindowStats, budget: str = DEFAULT_BUDGET) -> None:
-        """Block until the vendor's rate limits allow one more request on `budget`; count the wait."""
+    def wait_for_budget(self, stats: WindowStats, budget: str = DEFAULT_BUDGET, *, claim: bool = False) -> None:
+        """Block until the vendor's rate limits allow one more request on `budget`; count the wait. `claim`: the
+        request counts as unanswered until `_answered` (the vendor's remaining requests are shared with it)."""
         started = time.monotonic()
-        self._wait_for_reset(budget)
+        if self.honours_rate_headers:
+            self._wait_for_reset(budget, claim)
         limiter = self._limiters[budget]
-        if self._shared:
-            # Short waits, each asked again with a fresh timestamp: a long blocking acquire keeps its first
-            # one, which other processes' requests have overtaken by then.
-            while not limiter.try_acquire(self.vendor, blocking=True, timeout=SHARED_BUDGET_POLL_SECONDS):
-                pass
-        else:
-            limiter.try_acquire(self.vendor, blocking=True)
+        try:
+            if self._shared:
+                # Short waits, each asked again with a fresh timestamp: a long blocking acquire keeps its first
+                # one, which other processes' requests have overtaken by then.
+                while not limiter.try_acquire(self.vendor, blocking=True, timeout=SHARED_BUDGET_POLL_SECONDS):
+                    pass
+            else:
+                limiter.try_acquire(self.vendor, blocking=True)
+        except BaseException:
+            if claim and self.honours_rate_headers:
+                self._answered(budget, None)
+            raise
         waited = time.monotonic() - started
         stats.rate_limit_wait += waited
         self.totals.rate_limit_wait += waited
 
     def note_rate_headers(self, response: requests.Response, budget: str) -> None:
-        """Braze sends `X-RateLimit-Remaining` and `X-RateLimit-Reset` (epoch seconds) with every answer: at 0
-        remaining, the budget's next request waits for the reset instead of meeting a 429. This covers what the
-        tap's own windows cannot see: other clients of the same workspace, and a limit lower than configured."""
+        """Braze sends `X-RateLimit-Remaining` and `X-RateLimit-Reset` (epoch seconds) with every answer: once no
+        request remains beyond those still unanswered, the budget's next request waits for the reset instead of
+        meeting a 429. This covers what the tap's own windows cannot see: other clients of the same workspace,
+        and a limit lower than configured."""
         remaining = response.headers.get("X-RateLimit-Remaining")
         reset = response.headers.get("X-RateLimit-Reset")
         if remaining is None or reset is None:
             return
         try:
-            exhausted, until = float(remaining) <= 0, float(reset)
+            left, until = float(remaining), float(reset)
         except ValueError:
             return  # a header that is not a number says nothing; the 429 path still holds
-        if exhausted and math.isfinite(until):
-            self._exhausted_until[budget] = until
+        if math.isfinite(until):
+            self._vendor_says[budget] = (left, until)
 
-    def _wait_for_reset(self, budget: str) -> None:
-        until = self._exhausted_until.pop(budget, None)
-        if until is None:
-            return
-        wait = until - time.time()
-        if wait <= 0:
-            return
+    def _answered(self, budget: str, response: requests.Response | None) -> None:
+        """A claimed request is answered (or failed): no longer unanswered, and its headers noted."""
+        with self._rate_headers:
+            self._unanswered[budget] -= 1
+            if response is not None:
+                self.note_rate_headers(response, budget)
+            self._rate_headers.notify_all()
+
+    def _wait_for_reset(self, budget: str, claim: bool) -> None:
+        """Wait while the vendor's last word leaves no request for this one: its remaining requests, less those
+        sent since (unanswered, so perhaps not counted in it), are none until the reset. At the reset one request
+        goes, and the others wait for its answer to say how many remain; none waits longer than
+        max_retry_after_seconds."""
+        with self._rate_headers:
+            give_up_at: float | None = None
+            while True:
+                says = self._vendor_says.get(budget)
+                now = time.time()
+                if says is None or says[0] - self._unanswered[budget] > 0:
+                    break
+                if says[1] <= now or (give_up_at is not None and now >= give_up_at):
+                    self._vendor_says[budget] = (self._unanswered[budget] + 1, math.inf)
+                    break
+                if give_up_at is None:
+                    give_up_at = now + self.max_retry_after
+                    self._log_reset_wait(says[1] - now)
+                self._rate_headers.wait(min(says[1], give_up_at) - now)
+            self._unanswered[budget] += claim
+
+    def _log_reset_wait(self, wait: float) -> None:
         if wait > self.max_retry_after:
             self.logger.warning(
                 "%s: X-RateLimit-Remaining is 0 until %.0fs from now, more than max_retry_after_seconds (%gs); "
@@ -500,10 +534,8 @@ class VendorClient:
                 wait,
                 self.max_retry_after,
             )
-            wait = self.max_retry_after
         else:
             self.logger.info("%s: X-RateLimit-Remaining is 0: waiting %.1fs for X-RateLimit-Reset", self.vendor, wait)
-        time.sleep(wait)
 
     def call(
         self,
@@ -536,10 +568,12 @@ class VendorClient:
         send_params = {**(self._auth_params if authenticated else {}), **(params or {})}
 
         def attempt() -> T:
+            claimed = rate_limited and self.honours_rate_headers
             if rate_limited:
-                self.wait_for_budget(stats, budget)
+                self.wait_for_budget(stats, budget, claim=claimed)
             stats.requests += 1
             self.totals.requests += 1
+            response: requests.Response | None = None
             try:
                 response = self._send(method, url, send_params, json, send_headers, authenticated, label, stats, budget)
             except NOT_RETRYABLE_REQUEST_ERRORS as exc:
@@ -550,8 +584,9 @@ class VendorClient:
                 raise RetryableError(
                     f"{type(exc).__name__}: {self.redact(str(exc))}", unreachable=authenticated
                 ) from None
-            if rate_limited and self.honours_rate_headers:
-                self.note_rate_headers(response, budget)
+            finally:
+                if claimed:
+                    self._answered(budget, response)
             with response, Deadline(response, deadline_seconds) as deadline:
                 response.raw = SizeLimitedBody(response.raw, self.max_response_bytes, lambda: too_large(response))
                 try:

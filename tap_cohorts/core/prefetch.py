@@ -1,11 +1,13 @@
-"""The next request sent while the records of the last answer are written.
+"""Requests sent ahead, on worker threads, while the records of the last answer are written.
 
 A vendor takes its time to answer (the sandbox, like AppsFlyer, builds the whole report first), and the tap takes
 its own to turn an answer into records. Done one after the other, a backfill costs the sum; with the next
 request on a worker thread while this answer's records are written, it costs about the larger of the two. Only
-one request is ever ahead, and only one the tap would send next anyway: the rate limits, retries and errors are
-the client's as for any request, and an error comes out where the answer is taken, so it ends the same window or
-page it would have ended. An answer nobody takes (its partition ended first) is closed when it arrives.
+requests the tap would send next anyway are sent ahead: the next window or page, and for a child stream the
+first window of each of the next few partitions its parent has listed (`WindowedStream.partitions_ahead`). The
+rate limits, retries and errors are the client's as for any request, and an error comes out where the answer is
+taken, so it ends the same window, page or partition it would have ended. An answer nobody takes (its partition
+ended first) is closed when it arrives.
 """
 
 from __future__ import annotations
@@ -26,37 +28,40 @@ def close_answer(future: Future[Any]) -> None:
 
 
 class Prefetch(Generic[T]):
-    """At most one answer fetched ahead, named by a key (the window, the page) to be taken by that key."""
+    """Answers fetched ahead on up to `workers` threads, each named by a key (a window, a page, a partition's
+    window) to be taken by that key."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, workers: int = 1) -> None:
         self._name = name
+        self._workers = workers
         self._executor: ThreadPoolExecutor | None = None
-        self._ahead: tuple[Hashable, Future[T]] | None = None
+        self._ahead: dict[Hashable, Future[T]] = {}
+
+    def pending(self) -> list[Hashable]:
+        """The keys of the answers sent ahead and not taken."""
+        return list(self._ahead)
 
     def start(self, key: Hashable, fetch: Callable[[], T]) -> None:
-        """Send `fetch` ahead (an earlier one not taken is dropped)."""
-        self.drop()
+        """Send `fetch` ahead under `key` (one already sent under it is dropped)."""
+        self.drop(key)
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"prefetch-{self._name}")
-        self._ahead = (key, self._executor.submit(fetch))
+            self._executor = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix=f"prefetch-{self._name}")
+        self._ahead[key] = self._executor.submit(fetch)
 
     def take(self, key: Hashable) -> Future[T] | None:
         """The request sent ahead for `key`, if it was (its `result()` waits for it, or raises its error)."""
-        if self._ahead is None or self._ahead[0] != key:
-            return None
-        future = self._ahead[1]
-        self._ahead = None
-        return future
+        return self._ahead.pop(key, None)
 
-    def drop(self) -> None:
-        """Forget the request sent ahead; its answer is closed when it arrives."""
-        if self._ahead is not None:
-            self._ahead[1].add_done_callback(close_answer)
-            self._ahead = None
+    def drop(self, key: Hashable) -> None:
+        """Forget the request sent ahead under `key`; its answer is closed when it arrives."""
+        future = self._ahead.pop(key, None)
+        if future is not None:
+            future.add_done_callback(close_answer)
 
     def close(self) -> None:
-        """Drop what is ahead and let the worker thread end (a later `start` makes a new one)."""
-        self.drop()
+        """Drop all that is ahead and let the worker threads end (a later `start` makes new ones)."""
+        for key in list(self._ahead):
+            self.drop(key)
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None

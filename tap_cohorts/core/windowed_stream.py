@@ -10,9 +10,12 @@ reaches the vendor's row cap is split in two and asked again, so nothing is sile
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import logging
 import time
+from collections import OrderedDict
 from collections.abc import Generator, Iterable, Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -40,6 +43,21 @@ PARTITION_KEY = "sync_partition"
 STATE_INTERVAL_SECONDS = 1.0
 
 
+@dataclass
+class PartitionPlan:
+    """What one run asks of a partition: `first`..`last` in `windows`, and before them the older cohorts that
+    matured since its last run in `maturing`."""
+
+    first: dt.date
+    last: dt.date
+    maturing: list[Window]
+    windows: list[Window]
+
+    @property
+    def planned(self) -> list[Window]:
+        return self.maturing + self.windows
+
+
 class WindowedStream(TapStream):
     """A cohort stream: subclasses say how to fetch one window; this class runs windows, caps and state."""
 
@@ -63,6 +81,12 @@ class WindowedStream(TapStream):
     # `request_window` and `read_window` instead of `fetch_window`, and the next window's request is sent while
     # this window's records are written (`core/prefetch.py`).
     prefetches: ClassVar[bool] = False
+    # Where `prefetches`: how many requests are sent ahead, each on its own thread, in the order their records are
+    # written: the rest of this partition's windows, then, for a child stream whose parent lists what comes
+    # (`expect_partitions`), those of the next partitions. 0: only the next window of this partition. A child
+    # stream asks a few small requests per parent (Braze: a series per campaign): one at a time, a run would cost
+    # the vendor's latency times the parents.
+    requests_ahead: ClassVar[int] = 0
 
     def __init__(self, tap: Tap, *, client: VendorClient, runtime: VendorRuntime, section: Mapping[str, Any]) -> None:
         self.client = client
@@ -73,8 +97,13 @@ class WindowedStream(TapStream):
         self.windows_synced = 0
         self.sync_log: SyncLogStream | None = getattr(tap, "sync_log", None)
         self._finality: dict[tuple[str, int], bool] = {}
-        self._prefetch: Prefetch[Any] = Prefetch(self.name)
-        self._prefetch_stats: dict[Window, WindowStats] = {}  # what each request sent ahead cost
+        self._prefetch: Prefetch[Any] = Prefetch(self.name, workers=max(1, self.requests_ahead))
+        # What each request sent ahead cost, by (partition, window) as `_ahead_key` names the partition.
+        self._prefetch_stats: dict[tuple[str, Window], WindowStats] = {}
+        # The partitions the parent listed and the SDK has not synced yet, in order (`expect_partitions`).
+        self._upcoming: OrderedDict[str, Mapping[str, Any]] = OrderedDict()
+        self._upcoming_plans: dict[str, list[Window]] = {}  # their windows, as planned to be sent ahead
+        self._stored_states: dict[str, Mapping[str, Any]] | None = None  # the partitions' states the run found
         # The state of the partition being synced, with its context: the SDK finds a partition's state by a scan
         # of the stream's partitions, which for thousands of parents (Braze series) grew with their square.
         self._current_state: tuple[Mapping[str, Any] | None, dict] | None = None
@@ -187,72 +216,95 @@ class WindowedStream(TapStream):
     def _sync_partition(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
         today = utc_today()
         where = str(RequestLabel(self.name, context))
-        oldest = today - dt.timedelta(days=self.history_days) if self.history_days is not None else None
-        bounds = self.runtime.bounds
-        if bounds.start_date is None and oldest is None:
-            bounds = replace(bounds, start_date=today - dt.timedelta(days=self.fallback_start_days))
         if self.tracks_units:
             self._check_grain(context, where)
-        bookmark = self._bookmark(context)
-        if bookmark is not None and bookmark > today:
-            self.logger.warning(
-                "%s: the state's bookmark %s is after today (%s); syncing from today's lookback instead",
-                where,
-                bookmark,
-                today,
-            )
-            bookmark = today
-        first = first_cohort_date(bookmark, bounds, oldest, self.logger, where)
-        last = min(self.runtime.bounds.end_date, self.latest_cohort_date(today))
-        windows = self.plan(context, first, last, today)
-        floor = max(filter(None, (bounds.start_date, oldest)), default=None)
-        # A first run asks the whole range anyway; later ones also ask the older cohorts that matured since.
-        before = windows[0].start if windows else first
-        ranges = [] if bookmark is None else self.maturing_ranges(context, today, floor, before)
-        if windows and ranges and self.merge_maturing and (last - ranges[-1][0]).days < self.max_window_days:
-            # The newest maturing cohorts fit in the lookback's window: one request for both.
-            windows = self.plan(context, ranges.pop()[0], last, today)
-        maturing = [window for lo, hi in ranges for window in self.plan(context, lo, hi, today)]
-        if maturing:
+        plan = self._plan(context, self._state_of(context), today, where, self.logger)
+        if plan.maturing:
             self.logger.info(
                 "%s: %d window(s) of older cohorts whose requested periods completed since the last run: %s",
                 where,
-                len(maturing),
-                ", ".join(map(str, maturing)),
+                len(plan.maturing),
+                ", ".join(map(str, plan.maturing)),
             )
-        if windows:
+        if plan.windows:
             self.logger.info(
                 "%s: syncing cohort dates %s..%s in %d window(s) (lookback %d days)",
                 where,
-                first,
-                last,
-                len(windows),
+                plan.first,
+                plan.last,
+                len(plan.windows),
                 self.runtime.bounds.lookback_days,
             )
-        elif not maturing:
-            self.logger.info("%s: nothing to sync (from %s to %s)", where, first, last)
-        planned = maturing + windows
+        elif not plan.maturing:
+            self.logger.info("%s: nothing to sync (from %s to %s)", where, plan.first, plan.last)
+        planned = plan.planned
+        partition = self._ahead_key(context)
+        self._pass_upcoming(partition)
         try:
             for index, window in enumerate(planned):
                 following = planned[index + 1] if index + 1 < len(planned) else None
+                if self.requests_ahead:
+                    self._send_ahead_in_order(context, partition, planned[index:])
+                    following = None  # sent ahead in order already
                 try:
                     yield from self._sync_window(context, window, following)
                 except Exception as error:  # the partition ends; its bookmark stays at the last whole window
                     self.client.fail(RequestLabel(self.name, context, window), error)
                     return
         finally:
-            self._prefetch.close()
-            self._prefetch_stats.clear()
+            self._drop_ahead(partition)
         self._record_run(context, today)
 
+    def _plan(
+        self,
+        context: Mapping[str, Any] | None,
+        state: Mapping[str, Any],
+        today: dt.date,
+        where: str,
+        logger: logging.Logger | None,
+    ) -> PartitionPlan:
+        """The windows of a partition in `state`. Without a `logger`, quietly: a partition planned to be asked
+        ahead, whose own sync plans it again and says so."""
+        oldest = today - dt.timedelta(days=self.history_days) if self.history_days is not None else None
+        bounds = self.runtime.bounds
+        if bounds.start_date is None and oldest is None:
+            bounds = replace(bounds, start_date=today - dt.timedelta(days=self.fallback_start_days))
+        bookmark = self._bookmark(state)
+        if bookmark is not None and bookmark > today:
+            if logger is not None:
+                logger.warning(
+                    "%s: the state's bookmark %s is after today (%s); syncing from today's lookback instead",
+                    where,
+                    bookmark,
+                    today,
+                )
+            bookmark = today
+        first = first_cohort_date(bookmark, bounds, oldest, logger, where)
+        last = min(self.runtime.bounds.end_date, self.latest_cohort_date(today))
+        windows = self.plan(context, first, last, today)
+        floor = max(filter(None, (bounds.start_date, oldest)), default=None)
+        # A first run asks the whole range anyway; later ones also ask the older cohorts that matured since.
+        before = windows[0].start if windows else first
+        ranges = [] if bookmark is None else self.maturing_ranges(context, state, today, floor, before)
+        if windows and ranges and self.merge_maturing and (last - ranges[-1][0]).days < self.max_window_days:
+            # The newest maturing cohorts fit in the lookback's window: one request for both.
+            windows = self.plan(context, ranges.pop()[0], last, today)
+        maturing = [window for lo, hi in ranges for window in self.plan(context, lo, hi, today)]
+        return PartitionPlan(first, last, maturing, windows)
+
     def maturing_ranges(
-        self, context: Mapping[str, Any] | None, today: dt.date, floor: dt.date | None, before: dt.date
+        self,
+        context: Mapping[str, Any] | None,
+        state: Mapping[str, Any],
+        today: dt.date,
+        floor: dt.date | None,
+        before: dt.date,
     ) -> list[tuple[dt.date, dt.date]]:
         """Date ranges of the cohorts older than `before` (the lookback's first window) with a requested period
         complete since the partition's last run: `today - age` for each completion age, and every day back to
         the last run's `- age`, so a run after a gap catches up. A state without a last run (written by an
         earlier version) counts as yesterday's."""
-        last_run = self._last_run(context) or today - dt.timedelta(days=1)
+        last_run = self._last_run(state) or today - dt.timedelta(days=1)
         dates: set[dt.date] = set()
         for age in set(self.completion_ages(context)):
             day = last_run - dt.timedelta(days=age - 1)
@@ -334,22 +386,89 @@ class WindowedStream(TapStream):
         asked now), and the following window's request sent ahead."""
         if not self.prefetches:
             return self.fetch_window(context, window, label, stats)
-        ahead = self._prefetch.take(window)
+        key = (self._ahead_key(context), window)
+        ahead = self._prefetch.take(key)
         if ahead is None:
             answer = self.request_window(context, window, label, stats)
         else:
             try:
                 answer = ahead.result()
             finally:  # done by now, answered or not: its requests count for this window
-                stats.add(self._prefetch_stats.pop(window))
+                stats.add(self._prefetch_stats.pop(key))
         if following is not None:
             self._send_ahead(context, following)
         return self.read_window(context, window, answer)
 
     def _send_ahead(self, context: Mapping[str, Any] | None, window: Window) -> None:
         label = RequestLabel(self.name, context, window)
-        stats = self._prefetch_stats[window] = WindowStats()
-        self._prefetch.start(window, lambda: self.request_window(context, window, label, stats))
+        key = (self._ahead_key(context), window)
+        stats = self._prefetch_stats[key] = WindowStats()
+        self._prefetch.start(key, lambda: self.request_window(context, window, label, stats))
+
+    # Requests sent ahead in order: the rest of this partition, then a child stream's next partitions.
+
+    def expect_partitions(self, contexts: Iterable[Mapping[str, Any]]) -> None:
+        """The parent's next child contexts, in the order the SDK will sync them (`core/child_streams.py`)."""
+        if self.prefetches and self.requests_ahead:
+            for context in contexts:
+                self._upcoming[self._ahead_key(context)] = context
+
+    def asks_vendor(self, context: Mapping[str, Any] | None) -> bool:
+        """Whether the partition sends any request (one the vendor does not serve is skipped)."""
+        return True
+
+    def _ahead_key(self, context: Mapping[str, Any] | None) -> str:
+        """The partition as its state names it: compact JSON of its state partition context."""
+        return dimension_key(self.state_partition_context(context))
+
+    def _pass_upcoming(self, partition: str) -> None:
+        """Forget the listed partitions up to this one: what was sent ahead for one the SDK skipped is closed."""
+        if partition in self._upcoming:
+            while (passed := self._upcoming.popitem(last=False)[0]) != partition:
+                self._drop_ahead(passed)
+            self._upcoming_plans.pop(partition, None)
+
+    def _send_ahead_in_order(self, context: Mapping[str, Any] | None, partition: str, remaining: list[Window]) -> None:
+        """Keep the next `requests_ahead` requests sent: `remaining` (this partition's windows from the one about
+        to be read), then the windows of the listed partitions after it."""
+        sent = set(self._prefetch.pending())
+        to_come = itertools.chain(((context, partition, w) for w in remaining), self._upcoming_requests())
+        for next_context, key, window in itertools.islice(to_come, self.requests_ahead):
+            if (key, window) not in sent and self.client.vendor not in self.client.ledger.ended:
+                self._send_ahead(next_context, window)
+
+    def _upcoming_requests(self) -> Iterator[tuple[Mapping[str, Any], str, Window]]:
+        for key, context in self._upcoming.items():
+            if key not in self._upcoming_plans:
+                try:
+                    self._upcoming_plans[key] = self._quiet_plan(context)
+                except Exception:  # that partition's own sync meets it, and says where
+                    self._upcoming_plans[key] = []
+            for window in self._upcoming_plans[key]:
+                yield context, key, window
+
+    def _quiet_plan(self, context: Mapping[str, Any]) -> list[Window]:
+        """The windows a partition's own sync will plan, from the state the run found, without a word: none when it
+        asks nothing, or when its grain changed (its sync starts over)."""
+        if not self.asks_vendor(context):
+            return []
+        if self._stored_states is None:  # read once: the SDK's lookup scans every partition, and adds one
+            partitions = self.stream_state.get("partitions") or []
+            self._stored_states = {dimension_key(p.get("context") or {}): p for p in partitions}
+        state = self._stored_states.get(self._ahead_key(context), {})
+        if self.tracks_units and state.get(GRAIN_KEY, self.grain()) != self.grain():
+            return []
+        return self._plan(context, state, utc_today(), "", None).planned
+
+    def _drop_ahead(self, partition: str) -> None:
+        """Close what was sent ahead for a partition that is done (or skipped); once no listed partition is left,
+        let the worker threads end."""
+        for key in self._prefetch.pending():
+            if isinstance(key, tuple) and key[0] == partition:
+                self._prefetch.drop(key)
+                self._prefetch_stats.pop(key, None)
+        if not self._upcoming:
+            self._prefetch.close()
 
     def _sync_window(
         self, context: Mapping[str, Any] | None, window: Window, following: Window | None = None
@@ -425,8 +544,7 @@ class WindowedStream(TapStream):
 
     # State: one bookmark per partition, moved only by whole windows.
 
-    def _bookmark(self, context: Mapping[str, Any] | None) -> dt.date | None:
-        state = self._state_of(context)
+    def _bookmark(self, state: Mapping[str, Any]) -> dt.date | None:
         value = state.get("replication_key_value")
         if not value or state.get("replication_key") != self.replication_key:
             return None
@@ -443,14 +561,14 @@ class WindowedStream(TapStream):
         self.state_manager.is_flushed = False
         self._write_state_message()
 
-    def _last_run(self, context: Mapping[str, Any] | None) -> dt.date | None:
-        value = self._state_of(context).get(LAST_RUN_KEY)
+    def _last_run(self, state: Mapping[str, Any]) -> dt.date | None:
+        value = state.get(LAST_RUN_KEY)
         return dt.date.fromisoformat(str(value)) if value else None
 
     def _record_run(self, context: Mapping[str, Any] | None, today: dt.date) -> None:
         """The day of this partition's last whole run: the next run asks for what matured since."""
         state = self._state_of(context)
-        if self._bookmark(context) is None:
+        if self._bookmark(state) is None:
             return  # nothing synced yet: the next run starts from start_date anyway
         state[LAST_RUN_KEY] = today.isoformat()
         self.state_manager.is_flushed = False
@@ -469,6 +587,7 @@ class WindowedStream(TapStream):
         self._last_state_at = now
 
     def log_sync_costs(self) -> None:
+        self._prefetch.close()  # a partition asked ahead that the SDK never synced
         self._last_state_at = float("-inf")
         self._write_state_message()  # the state this stream still holds
         super().log_sync_costs()

@@ -60,14 +60,14 @@ def first_cohort_date(
     bookmark: dt.date | None,
     bounds: SyncBounds,
     oldest_allowed: dt.date | None,
-    logger: logging.Logger,
+    logger: logging.Logger | None,
     where: str,
 ) -> dt.date:
     """The first cohort date a run syncs for one partition.
 
     `bookmark - lookback_days` when there is a bookmark, else `start_date`; never before `start_date` nor
     the vendor's oldest allowed date (a clamp by the vendor's history is logged as a warning, because the
-    user asked for data the vendor no longer serves).
+    user asked for data the vendor no longer serves; without a `logger`, the caller plans quietly).
     """
     floor = bounds.start_date or oldest_allowed
     first = bookmark - dt.timedelta(days=bounds.lookback_days) if bookmark else floor
@@ -77,12 +77,13 @@ def first_cohort_date(
     if floor is not None and first < floor:
         first = floor
     if oldest_allowed is not None and first < oldest_allowed:
-        logger.warning(
-            "%s: start %s is older than the vendor serves; starting at its oldest date %s instead",
-            where,
-            first.isoformat(),
-            oldest_allowed.isoformat(),
-        )
+        if logger is not None:
+            logger.warning(
+                "%s: start %s is older than the vendor serves; starting at its oldest date %s instead",
+                where,
+                first.isoformat(),
+                oldest_allowed.isoformat(),
+            )
         first = oldest_allowed
     return first
 

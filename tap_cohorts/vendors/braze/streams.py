@@ -16,7 +16,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_cohorts.core.base_stream import TapStream
 from tap_cohorts.core.check import Probe, probe_window
-from tap_cohorts.core.child_streams import SchemaOnce
+from tap_cohorts.core.child_streams import SchemaOnce, announce_children
 from tap_cohorts.core.config import VendorRuntime, config_key
 from tap_cohorts.core.errors import MalformedBody, VendorError
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
@@ -161,8 +161,13 @@ class BrazeListStream(BrazeStream):
                     "instead of reading the same items forever"
                 )
             previous = items
-            for index, item in enumerate(items, start=page * self.endpoint.page_size):
-                record = {"name": item, "position": index} if self.endpoint.names_only else self.project(item)
+            records = [
+                {"name": item, "position": index} if self.endpoint.names_only else self.project(item)
+                for index, item in enumerate(items, start=page * self.endpoint.page_size)
+            ]
+            if self.child_streams:
+                announce_children(self, [self.get_child_context(record, context) for record in records])
+            for record in records:
                 record["synced_at"] = synced_at
                 yield record
             if len(items) < self.endpoint.page_size:
@@ -242,6 +247,8 @@ class BrazeSeriesStream(SchemaOnce, WindowedStream):
     # values the SDK's conformance would leave as they are (it cost a third of the tap's time on a series).
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
     max_window_days = settings.MAX_SERIES_UNITS
+    prefetches = True
+    requests_ahead = settings.REQUESTS_AHEAD
 
     def __init__(self, tap: Tap, *, client: VendorClient, runtime: VendorRuntime, section: Mapping[str, Any]) -> None:
         key = self.endpoint.id_param
@@ -283,14 +290,17 @@ class BrazeSeriesStream(SchemaOnce, WindowedStream):
             permission_probe(self.endpoint.path, with_app_group(self.section, **extra, **self.endpoint.extra_params))
         ]
 
-    def read_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
-        if self.endpoint.tracked_only and context and context.get("tracked") is False:
-            return  # the document serves a segment's series only when analytics tracking is enabled
-        yield from self.sync_partition(context)
+    def asks_vendor(self, context: Mapping[str, Any] | None) -> bool:
+        """The document serves a segment's series only when analytics tracking is enabled."""
+        return not (self.endpoint.tracked_only and context and context.get("tracked") is False)
 
-    def fetch_window(
+    def read_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
+        if self.asks_vendor(context):
+            yield from self.sync_partition(context)
+
+    def request_window(
         self, context: Mapping[str, Any] | None, window: Window, label: RequestLabel, stats: WindowStats
-    ) -> Iterator[dict]:
+    ) -> Any:
         key = self.endpoint.id_param
         identifier = (context or {}).get(key) if key else None
         extra: dict[str, Any] = {
@@ -304,7 +314,7 @@ class BrazeSeriesStream(SchemaOnce, WindowedStream):
             extra["unit"] = self.unit
         if self.filters_app:
             extra["app_id"] = self.section["app_id"]
-        payload = self.client.call(
+        return self.client.call(
             "GET",
             self.endpoint.path,
             label=label,
@@ -312,11 +322,15 @@ class BrazeSeriesStream(SchemaOnce, WindowedStream):
             params=with_app_group(self.section, **extra),
             read=read_object,
         )
-        points: Any = payload
+
+    def read_window(self, context: Mapping[str, Any] | None, window: Window, answer: Any) -> Iterator[dict]:
+        key = self.endpoint.id_param
+        identifier = (context or {}).get(key) if key else None
+        points: Any = answer
         for step in self.endpoint.points_at:
             points = points.get(step) if isinstance(points, dict) else None
         if not isinstance(points, list):
-            raise ValueError(f"no `{'.'.join(self.endpoint.points_at)}` list in {str(payload)[:200]!r}")
+            raise ValueError(f"no `{'.'.join(self.endpoint.points_at)}` list in {str(answer)[:200]!r}")
         first, last = window.start.isoformat(), window.end.isoformat()
         declared = self.schema["properties"]
         for point in points:
