@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import io
 import json
@@ -94,6 +95,16 @@ def run_tap(config: dict, state: dict | None = None, catalog: dict | None = None
     if expect_error and run.error is None:
         raise AssertionError("the run was expected to fail but succeeded")
     return run
+
+
+def catalog_selecting(base: dict, *streams: str) -> dict:
+    """The catalog of `base` with only `streams` selected."""
+    catalog = copy.deepcopy(TapCohorts(config=base).catalog_dict)
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    return catalog
 
 
 def fast_limits(per_window: int = 60, seconds: float = 0.6) -> list[dict[str, Any]]:

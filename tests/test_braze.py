@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from cohorts_sandbox import Fault, Sandbox
-from tests.helpers import days_ago, run_tap
+from tests.helpers import catalog_selecting, days_ago, run_tap
 
 pytestmark = pytest.mark.dates
 
@@ -416,3 +416,39 @@ def test_x_ratelimit_headers_are_honoured(
     monkeypatch.setattr(VendorClient, "note_rate_headers", lambda *args: None)
     run_tap(config, expect_error=True)
     assert any(r.status == 429 for r in small.requests_to("braze"))
+
+
+def test_the_next_campaigns_series_are_asked_ahead_at_most_eight_at_a_time(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A series is a request per campaign and window: the tap sends the next ones (this campaign's windows, then the
+    next campaigns listed) while one campaign's points are written, at most REQUESTS_AHEAD at a time. Each is still
+    asked once, and the records and bookmarks are those of a run that asks one at a time."""
+    from tap_cohorts.vendors.braze import settings
+    from tap_cohorts.vendors.braze.streams import BrazeSeriesStream
+
+    sandbox.config.braze_campaigns = 30
+    delay = 0.05  # every series answer takes this long: requests sent together overlap at the vendor
+    sandbox.add_fault(Fault("slow", vendor="braze", path_contains="/campaigns/data_series", delay=delay, times=10**6))
+    config = braze_config(sandbox, start_date=days_ago(110), end_date=days_ago(1))
+    catalog = catalog_selecting(config, "braze_campaigns", "braze_campaign_data_series")
+    ahead = run_tap(config, catalog=catalog)
+
+    asked = sandbox.requests_to("braze", "/campaigns/data_series")
+    listed = [c["id"] for c in sandbox.simulators["braze"].items("campaigns")]
+    windows = [(r.query["campaign_id"][0], r.query["ending_at"][0]) for r in asked]
+    assert len(windows) == len(set(windows)) == 2 * len(listed)  # 110 days: two windows a campaign, each once
+    assert all(r.status == 200 for r in asked)
+    # Answers recorded within one delay of each other were being served at the same time.
+    answered = sorted(r.at for r in asked)
+    at_once = max(sum(1 for t in answered[i:] if t < start + delay) for i, start in enumerate(answered))
+    assert 2 <= at_once <= settings.REQUESTS_AHEAD
+
+    sandbox.reset()
+    sandbox.add_fault(Fault("slow", vendor="braze", path_contains="/campaigns/data_series", delay=0.0, times=10**6))
+    monkeypatch.setattr(BrazeSeriesStream, "requests_ahead", 0)
+    one_at_a_time = run_tap(config, catalog=catalog)
+    assert len(sandbox.requests_to("braze", "/campaigns/data_series")) == len(asked)
+    stream = "braze_campaign_data_series"
+    assert ahead.records(stream) == one_at_a_time.records(stream)
+    assert ahead.final_state["bookmarks"][stream] == one_at_a_time.final_state["bookmarks"][stream]

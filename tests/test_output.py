@@ -12,7 +12,7 @@ import pytest
 
 from cohorts_sandbox import Sandbox
 from tap_cohorts.tap import TapCohorts
-from tests.helpers import TapRun, appsflyer_config, days_ago, run_tap
+from tests.helpers import TapRun, appsflyer_config, catalog_selecting, days_ago, run_tap
 
 METRICS = "singer_sdk.metrics"
 # The SDK's msgspec encoder writes an aware UTC datetime as RFC 3339 with a Z.
@@ -42,16 +42,6 @@ def braze_config(sandbox: Sandbox) -> dict:
             "rate_limits": [{"requests": 1000, "seconds": 1}],
         }
     }
-
-
-def catalog_selecting(base: dict, *streams: str) -> dict:
-    """The catalog of `base` with only `streams` selected."""
-    catalog = copy.deepcopy(TapCohorts(config=base).catalog_dict)
-    for entry in catalog["streams"]:
-        for metadata in entry["metadata"]:
-            if metadata["breadcrumb"] == []:
-                metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
-    return catalog
 
 
 def test_a_deselected_property_is_left_out(sandbox: Sandbox) -> None:
