@@ -103,10 +103,9 @@ class WindowedStream(TapStream):
         # The partitions the parent listed and the SDK has not synced yet, in order (`expect_partitions`).
         self._upcoming: OrderedDict[str, Mapping[str, Any]] = OrderedDict()
         self._upcoming_plans: dict[str, list[Window]] = {}  # their windows, as planned to be sent ahead
-        self._stored_states: dict[str, Mapping[str, Any]] | None = None  # the partitions' states the run found
-        # The state of the partition being synced, with its context: the SDK finds a partition's state by a scan
-        # of the stream's partitions, which for thousands of parents (Braze series) grew with their square.
-        self._current_state: tuple[Mapping[str, Any] | None, dict] | None = None
+        # The partitions' states by `_ahead_key`, and the list they were read from (`get_context_state`).
+        self._states: dict[str, dict] = {}
+        self._states_of: tuple[list, int] | None = None
         super().__init__(tap, schema=self.build_schema())
 
     @property
@@ -194,31 +193,57 @@ class WindowedStream(TapStream):
     def cap_advice(self, context: Mapping[str, Any] | None) -> str:
         return "Drop some dimensions so that one day fits in one response."
 
+    # State: one dict per partition, found by its key.
+
+    def get_context_state(self, context: Mapping[str, Any] | None) -> dict:
+        """The partition's writable state, as the SDK's, found by its key: the SDK finds it by a scan of every
+        partition's state, which for a child stream of thousands of parents (Braze's campaigns or segments) grew
+        with their square and cost more than the rest of the run."""
+        state = self._partition_state(context, create=True)
+        return super().get_context_state(context) if state is None else state
+
+    def _partition_state(self, context: Mapping[str, Any] | None, *, create: bool) -> dict | None:
+        """The partition's state in the stream's `partitions` (added there if `create`); None for a stream that is
+        not partitioned, or (not `create`) a partition without one."""
+        partition = self.state_partition_context(context)
+        if not partition:
+            return None
+        partitions = self.stream_state.setdefault("partitions", [])
+        indexed = self._states_of
+        if indexed is None or indexed[0] is not partitions or indexed[1] != len(partitions):  # new, or grown by the SDK
+            self._states = {dimension_key(p.get("context") or {}): p for p in partitions}
+        key = dimension_key(partition)
+        state = self._states.get(key)
+        if state is None and create:
+            state = self._states[key] = {"context": partition}
+            partitions.append(state)
+        self._states_of = (partitions, len(partitions))
+        return state
+
+    def finalize_state_progress_markers(self, state: dict | None = None) -> None:
+        """The SDK's, on each partition's state as it is (the SDK finds each one again by its scan)."""
+        partitions = self.stream_state.get("partitions")
+        if state or not partitions or not self.selected:
+            super().finalize_state_progress_markers(state)
+            return
+        for partition_state in partitions:
+            super().finalize_state_progress_markers(partition_state)
+
+    def _write_starting_replication_value(self, context: Mapping[str, Any] | None) -> None:
+        """Nothing: the SDK's starting marker is a value this stream never reads (it plans from its bookmark, and
+        logs the plan), and the SDK would find the partition's state by its scan of every partition."""
+
     # The run.
 
     def read_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
         yield from self.sync_partition(context)
 
     def sync_partition(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
-        self._current_state = (context, self.get_context_state(context))
-        try:
-            yield from self._sync_partition(context)
-        finally:
-            self._current_state = None
-
-    def _state_of(self, context: Mapping[str, Any] | None) -> dict:
-        """`get_context_state`, without the SDK's scan for the partition being synced."""
-        current = self._current_state
-        if current is not None and current[0] is context:
-            return current[1]
-        return self.get_context_state(context)
-
-    def _sync_partition(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
         today = utc_today()
         where = str(RequestLabel(self.name, context))
         if self.tracks_units:
             self._check_grain(context, where)
-        plan = self._plan(context, self._state_of(context), today, where, self.logger)
+        plan = self._plan(context, self.get_context_state(context), today, where, self.logger)
         if plan.maturing:
             self.logger.info(
                 "%s: %d window(s) of older cohorts whose requested periods completed since the last run: %s",
@@ -344,7 +369,7 @@ class WindowedStream(TapStream):
         """Remember the partition's grain; when it changed since the last run, say so and sync it all again, the
         old grain's rows superseded (`core/sync_log.py`). A state without a grain (a first run, or a state written
         before grains were kept) has nothing to compare."""
-        state = self._state_of(context)
+        state = self.get_context_state(context)
         grain, partition = self.grain(), self.sync_partition_key(context)
         stored, stored_partition = state.get(GRAIN_KEY), state.get(PARTITION_KEY, partition)
         if stored is not None and (stored != grain or stored_partition != partition):
@@ -452,10 +477,7 @@ class WindowedStream(TapStream):
         asks nothing, or when its grain changed (its sync starts over)."""
         if not self.asks_vendor(context):
             return []
-        if self._stored_states is None:  # read once: the SDK's lookup scans every partition, and adds one
-            partitions = self.stream_state.get("partitions") or []
-            self._stored_states = {dimension_key(p.get("context") or {}): p for p in partitions}
-        state = self._stored_states.get(self._ahead_key(context), {})
+        state = self._partition_state(context, create=False) or {}
         if self.tracks_units and state.get(GRAIN_KEY, self.grain()) != self.grain():
             return []
         return self._plan(context, state, utc_today(), "", None).planned
@@ -551,7 +573,7 @@ class WindowedStream(TapStream):
         return dt.date.fromisoformat(str(value)[:10])
 
     def _advance_bookmark(self, context: Mapping[str, Any] | None, through: dt.date) -> None:
-        state = self._state_of(context)
+        state = self.get_context_state(context)
         value = through.isoformat()
         previous = state.get("replication_key_value")
         if previous and state.get("replication_key") == self.replication_key and str(previous) > value:
@@ -567,7 +589,7 @@ class WindowedStream(TapStream):
 
     def _record_run(self, context: Mapping[str, Any] | None, today: dt.date) -> None:
         """The day of this partition's last whole run: the next run asks for what matured since."""
-        state = self._state_of(context)
+        state = self.get_context_state(context)
         if self._bookmark(state) is None:
             return  # nothing synced yet: the next run starts from start_date anyway
         state[LAST_RUN_KEY] = today.isoformat()
