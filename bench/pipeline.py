@@ -46,8 +46,9 @@ class Shape:
     stream: str
     sandbox: dict[str, Any]
     config: Callable[[SandboxProcess], dict]
-    # The sandbox builds each report table on its first page (AppLovin): a first run, unmeasured, builds them, so
-    # that the tap alone pays no more for the vendor's work than the runs after it.
+    # A first run, unmeasured, has the sandbox build its answers: AppLovin's report tables (built on a query's first
+    # page), Braze's series (kept with `braze_answer_cache`). Measured, the sandbox then stands in for a vendor on
+    # another machine: its CPU does not compete with the tap, Meltano, the loader and PostgreSQL on the two cores.
     warm_up: bool = False
 
 
@@ -96,7 +97,7 @@ def shapes() -> list[Shape]:
         Shape(
             "Braze series",
             "braze_campaign_data_series",
-            {"braze_counts": {"campaigns": campaigns}},
+            {"braze_counts": {"campaigns": campaigns}, "braze_answer_cache": True},
             lambda sandbox: {
                 "start_date": (TODAY - dt.timedelta(days=100)).isoformat(),
                 "braze": {
@@ -107,6 +108,7 @@ def shapes() -> list[Shape]:
                     "rate_limits": FAST,
                 },
             },
+            warm_up=True,
         ),
     ]
 
@@ -176,7 +178,7 @@ def measure_shape(shape: Shape, postgres: PostgresServer, folder: Path) -> list[
         ]
         messages = folder / "messages.jsonl"
         if shape.warm_up:
-            progress(f"{shape.name}: a first run, to build the sandbox's tables")
+            progress(f"{shape.name}: a first run, to build the sandbox's answers")
             subprocess.run(tap_args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
             sandbox.reset()
         progress(f"{shape.name}: the tap alone")

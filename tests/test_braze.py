@@ -454,3 +454,28 @@ def test_the_next_campaigns_series_are_asked_ahead_at_most_eight_at_a_time(
     stream = "braze_campaign_data_series"
     assert ahead.records(stream) == one_at_a_time.records(stream)
     assert ahead.final_state["bookmarks"][stream] == one_at_a_time.final_state["bookmarks"][stream]
+
+
+def test_a_series_per_object_logs_its_progress_not_a_line_per_window(
+    small: Sandbox, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A child stream's partition plans and windows are DEBUG lines; INFO has a line of progress at most every
+    PROGRESS_INTERVAL_SECONDS (here every partition), and the stream's summary."""
+    import logging
+
+    from tap_cohorts.core import windowed_stream
+
+    monkeypatch.setattr(windowed_stream, "PROGRESS_INTERVAL_SECONDS", 0.0)
+    caplog.set_level(logging.INFO)
+    config = braze_config(small, start_date=days_ago(3), end_date=days_ago(1))
+    run_tap(config, catalog=catalog_selecting(config, "braze_campaigns", "braze_campaign_data_series", "braze_kpi_dau"))
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    campaign_lines = [line for line in lines if "braze_campaign_data_series" in line and "campaign_id=" in line]
+    assert not campaign_lines  # no line per campaign or window at INFO
+    campaigns = len(small.simulators["braze"].items("campaigns"))
+    progress = [line for line in lines if line.startswith("braze_campaign_data_series: ") and "synced so far" in line]
+    assert progress[-1] == (
+        f"braze_campaign_data_series: {campaigns} partitions synced so far, {3 * campaigns} records in {campaigns} "
+        f"windows, {campaigns} requests"
+    )
+    assert any("stream braze_kpi_dau" in line and "syncing cohort dates" in line for line in lines)  # not a child

@@ -24,10 +24,17 @@ def main() -> None:
     parser.add_argument(
         "--braze-counts", type=json.loads, default=None, help='objects per kind, e.g. {"segments": 50000}'
     )
+    parser.add_argument(
+        "--braze-answer-cache",
+        type=json.loads,
+        default=False,
+        help="true: a Braze data series answer is built once and kept for the same request again (benchmarks)",
+    )
     args = parser.parse_args()
     config = SandboxConfig(
         seed=args.seed, time_scale=args.time_scale, applovin_countries=args.applovin_countries, today=args.today
     )
+    config.braze_answer_cache = bool(args.braze_answer_cache)
     if args.appsflyer_cardinality:
         config.appsflyer_cardinality = args.appsflyer_cardinality
     if args.branch_cardinality:

@@ -15,6 +15,7 @@ import json
 import threading
 import uuid
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 from cohorts_sandbox.server import Request, Response, SandboxConfig
@@ -75,6 +76,7 @@ class BrazeSimulator:
         self.exports: dict[str, Export] = {}
         self._lock = threading.Lock()
         self._items: dict[tuple[str, bool, int], list] = {}
+        self._answers: dict[tuple, bytes] = {}  # series answers, where config.braze_answer_cache
 
     def account(self, request: Request) -> str | None:
         return request.headers.get("authorization")
@@ -412,10 +414,17 @@ class BrazeSimulator:
         unit_name = request.param("unit", "day") if takes_unit else "day"
         if unit_name not in ("day", "hour"):
             return Response.json_body(400, {"message": "unit must be day or hour"})
+        asked = (request.path, tuple(sorted((k, tuple(v)) for k, v in request.query.items())), self.config.revision)
+        cache = self.config.braze_answer_cache and ending is not None
+        if cache and asked in self._answers:
+            return Response(200, zlib.decompress(self._answers[asked]))
         times = self.series_times(ending_at, length, unit_name == "hour")
         app_id = request.param("app_id")
         data = [self.point(request.path, identifier, app_id, time) for time in times]
-        return Response.json_body(200, {"message": "success", "data": data})
+        response = Response.json_body(200, {"message": "success", "data": data})
+        if cache:
+            self._answers[asked] = zlib.compress(response.body, 1)
+        return response
 
     def export(self, request: Request) -> Response:
         body = request.json() or {}

@@ -41,6 +41,9 @@ PARTITION_KEY = "sync_partition"
 # window would make the output grow with partitions squared (Braze's series of 2,000 campaigns: 4,800 STATE
 # messages of up to 210 KB, 748 MB for 161,600 records), and the loader parses each one.
 STATE_INTERVAL_SECONDS = 1.0
+# A child stream (a partition per parent: Braze's 10,000 campaigns) logs each partition's plan and windows at DEBUG,
+# and at INFO a line of progress at most this often (and its summary when the run ends).
+PROGRESS_INTERVAL_SECONDS = 30.0
 
 
 @dataclass
@@ -95,6 +98,8 @@ class WindowedStream(TapStream):
         self.totals = WindowStats()
         self.records_emitted = 0
         self.windows_synced = 0
+        self.partitions_synced = 0
+        self._progress_at = time.monotonic()
         self.sync_log: SyncLogStream | None = getattr(tap, "sync_log", None)
         self._finality: dict[tuple[str, int], bool] = {}
         self._prefetch: Prefetch[Any] = Prefetch(self.name, workers=max(1, self.requests_ahead))
@@ -244,15 +249,18 @@ class WindowedStream(TapStream):
         if self.tracks_units:
             self._check_grain(context, where)
         plan = self._plan(context, self.get_context_state(context), today, where, self.logger)
+        routine = self._routine_level
         if plan.maturing:
-            self.logger.info(
+            self.logger.log(
+                routine,
                 "%s: %d window(s) of older cohorts whose requested periods completed since the last run: %s",
                 where,
                 len(plan.maturing),
                 ", ".join(map(str, plan.maturing)),
             )
         if plan.windows:
-            self.logger.info(
+            self.logger.log(
+                routine,
                 "%s: syncing cohort dates %s..%s in %d window(s) (lookback %d days)",
                 where,
                 plan.first,
@@ -261,7 +269,7 @@ class WindowedStream(TapStream):
                 self.runtime.bounds.lookback_days,
             )
         elif not plan.maturing:
-            self.logger.info("%s: nothing to sync (from %s to %s)", where, plan.first, plan.last)
+            self.logger.log(routine, "%s: nothing to sync (from %s to %s)", where, plan.first, plan.last)
         planned = plan.planned
         partition = self._ahead_key(context)
         self._pass_upcoming(partition)
@@ -278,7 +286,28 @@ class WindowedStream(TapStream):
                     return
         finally:
             self._drop_ahead(partition)
+            self.partitions_synced += 1
+            due = time.monotonic() - self._progress_at >= PROGRESS_INTERVAL_SECONDS
+            if due and self.parent_stream_type is not None:
+                self._log_progress()
         self._record_run(context, today)
+
+    @property
+    def _routine_level(self) -> int:
+        """The level of each partition's plan and each window's line: DEBUG for a child stream, whose progress
+        is logged every PROGRESS_INTERVAL_SECONDS instead (a line per window of 10,000 parents says nothing)."""
+        return logging.DEBUG if self.parent_stream_type is not None else logging.INFO
+
+    def _log_progress(self) -> None:
+        self._progress_at = time.monotonic()
+        self.logger.info(
+            "%s: %d partitions synced so far, %d records in %d windows, %d requests",
+            self.name,
+            self.partitions_synced,
+            self.records_emitted,
+            self.windows_synced,
+            self.totals.requests,
+        )
 
     def _plan(
         self,
@@ -554,7 +583,8 @@ class WindowedStream(TapStream):
                     grain=self.grain(),
                 )
             self._advance_bookmark(context, current.end)
-            self.logger.info(
+            self.logger.log(
+                self._routine_level,
                 "%s: %d records, %d requests, %.1fs waiting on rate limits, %.1fs waiting on jobs, %.1fs in all",
                 label,
                 emitted,
