@@ -27,8 +27,13 @@ APPS = (
     ("Idle Farm", "com.example.farm", "fireos"),
 )
 COUNTRIES = ("us", "gb", "de", "jp", "br", "in", "fr", "ca", "kr", "mx")
-# Beyond the ten above (benchmarks ask for more), made-up two-letter codes.
-MORE_COUNTRIES = tuple(a + b for a in "qxz" for b in "abcdefghijklmnopqrstuvwxyz")
+# Beyond the ten above (benchmarks ask for more), made-up two-letter codes: q*, x* and z* first, then the rest of
+# the 676 (the benchmark's pipeline asks for 350 countries, a million records).
+MORE_COUNTRIES = tuple(
+    code
+    for code in dict.fromkeys(a + b for a in "qxz" + "abcdefghijklmnoprstuvwy" for b in "abcdefghijklmnopqrstuvwxyz")
+    if code not in COUNTRIES
+)
 WINDOW_DAYS = 45  # the last 45 days, today included
 TABLES_KEPT = 4  # the last queries' tables (a tap pages through one query at a time)
 

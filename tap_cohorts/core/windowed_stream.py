@@ -479,6 +479,7 @@ class WindowedStream(TapStream):
         """Forget the listed partitions up to this one: what was sent ahead for one the SDK skipped is closed."""
         if partition in self._upcoming:
             while (passed := self._upcoming.popitem(last=False)[0]) != partition:
+                self._upcoming_plans.pop(passed, None)
                 self._drop_ahead(passed)
             self._upcoming_plans.pop(partition, None)
 
@@ -512,13 +513,13 @@ class WindowedStream(TapStream):
         return self._plan(context, state, utc_today(), "", None).planned
 
     def _drop_ahead(self, partition: str) -> None:
-        """Close what was sent ahead for a partition that is done (or skipped); once no listed partition is left,
-        let the worker threads end."""
+        """Close what was sent ahead for a partition that is done (or skipped); once nothing is ahead and no listed
+        partition is left, let the worker threads end."""
         for key in self._prefetch.pending():
             if isinstance(key, tuple) and key[0] == partition:
                 self._prefetch.drop(key)
                 self._prefetch_stats.pop(key, None)
-        if not self._upcoming:
+        if not self._upcoming and not self._prefetch.pending():
             self._prefetch.close()
 
     def _sync_window(
