@@ -1,13 +1,13 @@
 """Requests sent ahead, on worker threads, while the records of the last answer are written.
 
 A vendor takes its time to answer (the sandbox, like AppsFlyer, builds the whole report first), and the tap takes
-its own to turn an answer into records. Done one after the other, a backfill costs the sum; with the next
-request on a worker thread while this answer's records are written, it costs about the larger of the two. Only
-requests the tap would send next anyway are sent ahead: the next window or page, and for a child stream the
-first window of each of the next few partitions its parent has listed (`WindowedStream.partitions_ahead`). The
-rate limits, retries and errors are the client's as for any request, and an error comes out where the answer is
-taken, so it ends the same window, page or partition it would have ended. An answer nobody takes (its partition
-ended first) is closed when it arrives.
+its own to turn an answer into records. Done one after the other, a backfill costs the sum; with the next request on
+a worker thread while this answer's records are written, it costs about the larger of the two. Only requests the tap
+would send next anyway are sent ahead, in the order it would send them: the next window or page, and where a stream
+says so the next few requests, past the end of the partition into the next ones its parent has listed
+(`WindowedStream.requests_ahead`). The rate limits, retries and errors are the client's as for any request, and an
+error comes out where the answer is taken, so it ends the same window, page or partition it would have ended. An
+answer nobody takes (its partition ended first) is closed when it arrives.
 """
 
 from __future__ import annotations
