@@ -493,8 +493,14 @@ class VendorClient:
             left, until = float(remaining), float(reset)
         except ValueError:
             return  # a header that is not a number says nothing; the 429 path still holds
-        if math.isfinite(until):
-            self._vendor_says[budget] = (left, until)
+        if not math.isfinite(until):
+            return
+        said = self._vendor_says.get(budget)
+        if said is not None and until <= said[1]:
+            # The same window (or an older one): requests in flight are answered in any order, and an answer
+            # counted before the last one noted says more remain than do.
+            left = min(left, said[0])
+        self._vendor_says[budget] = (left, until)
 
     def _answered(self, budget: str, response: requests.Response | None) -> None:
         """A claimed request is answered (or failed): no longer unanswered, and its headers noted."""
