@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[dev,orchestrator,demo]' -e ./sandbox
+# Meltano installs plugins with uv, which writes no bytecode by default; where PYTHONDONTWRITEBYTECODE is set (as on
+# the CI machine and in many container images) no run ever writes it either, so every `meltano run` would compile
+# each plugin anew: the tap would start in 0.9 s instead of 0.4 s, target-postgres in 1.5 s instead of 0.55 s.
+export UV_COMPILE_BYTECODE=1
 # Every plugin but dbt-snowflake (defined for Snowflake users; nothing here can reach a Snowflake).
 .venv/bin/meltano install --plugin-type extractor >/dev/null
 .venv/bin/meltano install --plugin-type loader >/dev/null

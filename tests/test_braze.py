@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -461,18 +462,35 @@ def test_a_series_per_object_logs_its_progress_not_a_line_per_window(
     small: Sandbox, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A child stream's partition plans and windows are DEBUG lines; INFO has a line of progress at most every
-    PROGRESS_INTERVAL_SECONDS (here every partition), and the stream's summary."""
+    PROGRESS_INTERVAL_SECONDS (here every partition), and the stream's summary. The SDK's lines for each parent's
+    sync (its start, its record count and time metrics) come once for the run: Meltano relays every line."""
     import logging
 
     from tap_cohorts.core import windowed_stream
 
     monkeypatch.setattr(windowed_stream, "PROGRESS_INTERVAL_SECONDS", 0.0)
     caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="singer_sdk.metrics")
     config = braze_config(small, start_date=days_ago(3), end_date=days_ago(1))
-    run_tap(config, catalog=catalog_selecting(config, "braze_campaigns", "braze_campaign_data_series", "braze_kpi_dau"))
+    result = run_tap(
+        config, catalog=catalog_selecting(config, "braze_campaigns", "braze_campaign_data_series", "braze_kpi_dau")
+    )
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     campaign_lines = [line for line in lines if "braze_campaign_data_series" in line and "campaign_id=" in line]
     assert not campaign_lines  # no line per campaign or window at INFO
+    assert not [line for line in lines if line.startswith("Beginning sync of 'braze_campaign_data_series'")]
+    assert [line for line in lines if line.startswith("Beginning sync of 'braze_campaigns'")]  # the parent's, kept
+    points = [json.loads(line.removeprefix("METRIC: ")) for line in lines if line.startswith("METRIC: ")]
+    series_points = [p for p in points if p["tags"]["stream"] == "braze_campaign_data_series"]
+    assert sorted((p["type"], p["metric"]) for p in series_points) == [
+        ("counter", "record_count"),
+        ("timer", "sync_duration"),
+    ]
+    counted = next(p for p in series_points if p["metric"] == "record_count")
+    assert counted["value"] == len(result.records("braze_campaign_data_series")) > 0
+    assert "context" not in counted["tags"]  # the count of every campaign, not of one
+    timed = next(p for p in series_points if p["metric"] == "sync_duration")
+    assert timed["tags"]["status"] == "succeeded" and timed["value"] > 0
     campaigns = len(small.simulators["braze"].items("campaigns"))
     progress = [line for line in lines if line.startswith("braze_campaign_data_series: ") and "synced so far" in line]
     assert progress[-1] == (

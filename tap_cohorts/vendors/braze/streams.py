@@ -16,7 +16,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_cohorts.core.base_stream import TapStream
 from tap_cohorts.core.check import Probe, probe_window
-from tap_cohorts.core.child_streams import SchemaOnce, announce_children
+from tap_cohorts.core.child_streams import OncePerRun, announce_children
 from tap_cohorts.core.config import VendorRuntime, config_key
 from tap_cohorts.core.errors import MalformedBody, VendorError
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
@@ -90,7 +90,7 @@ def read_object(response: Any) -> Any:
     return payload
 
 
-class BrazeStream(SchemaOnce):
+class BrazeStream(OncePerRun):
     """What every Braze stream shares: the client, the section, and `app_group_id` where the document asks."""
 
     def __init__(self, tap: Tap, *, client: VendorClient, runtime: VendorRuntime, section: Mapping[str, Any]) -> None:
@@ -238,7 +238,7 @@ class BrazeDetailsStream(BrazeStream):
         yield keep_extras(self, {**payload, self.endpoint.id_param: identifier}, self.schema["properties"])
 
 
-class BrazeSeriesStream(SchemaOnce, WindowedStream):
+class BrazeSeriesStream(OncePerRun, WindowedStream):
     """A data series, incremental by `time` in windows of at most 100 units, bookmarked per parent id."""
 
     endpoint: ClassVar[settings.SeriesEndpoint]
