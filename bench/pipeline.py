@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.run import BIN, ROOT, TODAY, SandboxProcess, branch_config, catalog_selecting, progress
+from bench.run import BIN, ROOT, TODAY, SandboxProcess, branch_config, catalog_selecting, installed_tap, progress
 from tests.postgres_server import PostgresServer, running_postgres
 
 RECORDS = int(os.environ.get("BENCH_PIPELINE_RECORDS", 1_000_000))
@@ -170,7 +170,7 @@ def measure_shape(shape: Shape, postgres: PostgresServer, folder: Path) -> list[
         catalog = catalog_selecting(tap_config, {shape.stream})
         (folder / "catalog.json").write_text(json.dumps(catalog))
         tap_args = [
-            str(BIN / "tap-cohorts"),
+            installed_tap(),
             "--config",
             str(folder / "tap.json"),
             "--catalog",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import json
 import math
@@ -32,6 +33,21 @@ BIN = Path(sys.executable).parent
 TODAY = dt.datetime.now(dt.timezone.utc).date()
 AF_LIMITS = [{"requests": 60, "seconds": 0.6}, {"requests": 50_000, "seconds": 864}]
 BRANCH_LIMITS = [{"requests": 2, "seconds": 0.01}, {"requests": 5, "seconds": 0.6}, {"requests": 150, "seconds": 36}]
+
+
+@functools.cache
+def installed_tap() -> str:
+    """The tap as `meltano install` makes it for a user: a virtualenv of its own dependencies only, installed from
+    this checkout, bytecode compiled (README: UV_COMPILE_BYTECODE). The development .venv also holds the
+    benchmark's numpy, which the SDK's joblib imports when it is there: 0.08 s more at every start."""
+    venv, uv = ROOT / "bench/work/tap-venv", str(BIN / "uv")
+    subprocess.run([uv, "venv", "-q", "--allow-existing", "--python", sys.executable, str(venv)], check=True)
+    subprocess.run(
+        [uv, "pip", "install", "-q", "--compile-bytecode", "--reinstall-package", "tap-cohorts", str(ROOT)],
+        env={**os.environ, "VIRTUAL_ENV": str(venv)},
+        check=True,
+    )
+    return str(venv / "bin/tap-cohorts")
 
 
 def free_port() -> int:
@@ -99,7 +115,7 @@ def run_tap(config: dict, state: dict | None = None, catalog: dict | None = None
     which the reference loops, writing to /dev/null, do not pay."""
     folder = Path(tempfile.mkdtemp())
     (folder / "config.json").write_text(json.dumps(config))
-    args = [str(BIN / "tap-cohorts"), "--config", str(folder / "config.json")]
+    args = [installed_tap(), "--config", str(folder / "config.json")]
     for name, document in (("state", state), ("catalog", catalog)):
         if document:
             (folder / f"{name}.json").write_text(json.dumps(document))
@@ -340,7 +356,7 @@ def catalog_selecting(config: dict, wanted: set[str]) -> dict:
     """The tap's discovered catalog with only `wanted` streams selected."""
     folder = Path(tempfile.mkdtemp())
     (folder / "config.json").write_text(json.dumps(config))
-    command = [str(BIN / "tap-cohorts"), "--config", str(folder / "config.json"), "--discover"]
+    command = [installed_tap(), "--config", str(folder / "config.json"), "--discover"]
     catalog = json.loads(subprocess.run(command, capture_output=True, check=True).stdout)
     for stream in catalog["streams"]:
         for entry in stream["metadata"]:
@@ -588,9 +604,13 @@ def braze_lists_at_scale(report: Report) -> None:
     try:
         config = braze_tap_config(sandbox)
         catalog = catalog_selecting(config, {f"braze_{name}" for name in BRAZE_LISTS})
-        progress(f"Braze lists x{BRAZE_LISTS_SCALE}: tap-cohorts, then the plain loop")
-        tap = with_start_up(sandbox, lambda: run_tap(config, catalog=catalog))
-        plain = with_start_up(sandbox, lambda: run_reference("braze", url=sandbox.url("braze")))
+        progress(f"Braze lists x{BRAZE_LISTS_SCALE}: tap-cohorts and the plain loop, in turn, best of two")
+        # The sandbox builds each list on its first request: a single run would charge that to whichever is first.
+        runs: dict[str, list[dict]] = {"tap": [], "plain": []}
+        for _ in range(2):
+            runs["tap"].append(with_start_up(sandbox, lambda: run_tap(config, catalog=catalog)))
+            runs["plain"].append(with_start_up(sandbox, lambda: run_reference("braze", url=sandbox.url("braze"))))
+        tap, plain = (min(runs[side], key=lambda run: run["seconds"]) for side in ("tap", "plain"))
     finally:
         sandbox.stop()
     expected = braze_lists_expected(counts)

@@ -8,8 +8,10 @@ import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 import zipfile
@@ -21,9 +23,10 @@ import pytest
 import requests
 
 from cohorts_sandbox import Fault, Sandbox
-from tap_cohorts.core.errors import VendorError
+from tap_cohorts.core.errors import MalformedBody, VendorError
 from tap_cohorts.core.http import RateLimit, RequestLabel, VendorClient, WindowStats, origin
 from tap_cohorts.core.parsing import MAX_LINE_CHARS, bounded_lines
+from tap_cohorts.vendors.branch.streams import Export
 from tests.helpers import APPLOVIN_KEY, TapRun, applovin_config, appsflyer_config, days_ago, run_tap
 from tests.hostile import drop, hostile_server, redirect, respond
 from tests.test_branch import TOKEN as BRANCH_TOKEN
@@ -349,3 +352,35 @@ def test_a_line_without_an_end_is_not_read_whole(tmp_path: Any) -> None:
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 4 * MAX_LINE_CHARS  # a str of the cap (up to 4 bytes a character), not 100 MiB
+
+
+def test_an_applovin_page_of_another_shape_fails_its_window_instead_of_reading_no_rows(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    rows = [{"day": days_ago(1).isoformat(), "installs": "10"}]
+    answer = respond(200, json.dumps({"code": 200, "data": rows, "count": 1}).encode())
+    run, pages = applovin_run(sandbox, answer, fails=True)
+    assert len(pages) == 1 and run.records("applovin_cohort_revenue") == []
+    assert "unusable response: the response is not the JSON expected" in caplog.text
+    assert "missing required field `results`" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b'{"rows": [{"measure": "OPEN"}]}', "Expected `array`, got `object`"),
+        (b'[{"measure": "OPEN"}, 7]', "row 2 of the export is not a JSON object: b'7'"),
+    ],
+)
+def test_a_branch_export_of_another_shape_is_refused_not_read_as_empty(body: bytes, problem: str) -> None:
+    with tempfile.SpooledTemporaryFile() as spool:
+        spool.write(body)
+        with pytest.raises(ValueError, match=re.escape(problem)):
+            Export.read(spool)
+
+
+def test_a_json_body_cut_short_is_malformed_so_it_is_asked_again() -> None:
+    with tempfile.SpooledTemporaryFile() as spool:
+        spool.write(b'[{"measure": "OPEN"}, {"meas')
+        with pytest.raises(MalformedBody, match="not complete JSON"):
+            Export.read(spool)

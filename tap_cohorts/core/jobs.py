@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
-from tap_cohorts.core.errors import MalformedBody
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
 from tap_cohorts.core.parsing import spool_body
 
@@ -86,7 +85,7 @@ def download(
         spool, _ = spool_body(response.iter_content(chunk_size=1 << 16))
         try:
             result = check(spool)
-        except MalformedBody:
+        except BaseException:
             spool.close()
             raise
         spool.seek(0)

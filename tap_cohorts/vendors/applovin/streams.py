@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import hashlib
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
-import ijson
+import msgspec
 import requests
 
 from tap_cohorts.core.check import Probe, probe_window
 from tap_cohorts.core.config import VendorRuntime, config_key
 from tap_cohorts.core.errors import VendorError
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats
-from tap_cohorts.core.parsing import count_json_items, spool_body
+from tap_cohorts.core.parsing import MappedJson, decode_items, spool_body
 from tap_cohorts.core.prefetch import Prefetch
 from tap_cohorts.core.records import WideLayout, cohort_schema
 from tap_cohorts.core.windowed_stream import WindowedStream
@@ -40,41 +39,40 @@ def period_column_parser(report: settings.Report) -> Callable[[str], tuple[str, 
     return parse
 
 
+class PageShape(msgspec.Struct):
+    """What a report page must hold: its rows, each left undecoded until read, and the optional total `count`."""
+
+    results: list[msgspec.Raw]
+    count: Any = None
+
+
 @dataclass(frozen=True)
 class Page:
-    body: IO[bytes]
+    json: MappedJson[PageShape]
     rows: int
     count: int | None  # the answer's `count`: when above `rows`, the total the pages add up to
     digest: bytes  # to tell a page the vendor sends again (an ignored offset) from the next one
 
+    def items(self) -> Iterator[dict]:
+        assert self.json.value is not None
+        return decode_items(self.json.value.results)
+
     def close(self) -> None:
-        self.body.close()
+        self.json.close()
 
 
 def read_page(response: requests.Response) -> Page:
-    """A page spooled to a temporary file, and its number of rows, read whole once inside the retried call.
+    """A page spooled to a temporary file and read whole once inside the retried call (`MappedJson`), so a body cut
+    short is asked again before any record; its rows are decoded one at a time afterwards.
 
-    Pages hold up to 10,000 rows of a few hundred columns: parsed at once they take hundreds of MB, so the rows
-    are streamed from the spool afterwards; the count also proves the body complete before any record goes out.
+    Pages hold up to 10,000 rows of a few hundred columns (60 MB): parsed at once they would take hundreds of MB.
     """
     body, _ = spool_body(response.iter_content(chunk_size=1 << 16))
-    try:
-        rows = count_json_items(body, "results.item")
-        if rows == 0:  # an empty page, or no `results` list at all
-            payload = json.load(body)
-            if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
-                raise ValueError(f"expected a JSON object with a `results` list, got {str(payload)[:200]!r}")
-        body.seek(0)
-        count = next(ijson.items(body, "count"), None)
-        body.seek(0)
-        digest = hashlib.sha256()
-        for chunk in iter(lambda: body.read(1 << 16), b""):
-            digest.update(chunk)
-    except BaseException:
-        body.close()
-        raise
-    body.seek(0)
-    return Page(body, rows, int(count) if isinstance(count, int | float) else None, digest.digest())
+    with body:  # the map holds the file open
+        page = MappedJson(body, PageShape)
+    assert page.value is not None
+    count = page.value.count
+    return Page(page, len(page.value.results), int(count) if isinstance(count, int | float) else None, page.digest())
 
 
 class AppLovinCohortStream(WindowedStream):
@@ -170,7 +168,7 @@ class AppLovinCohortStream(WindowedStream):
             while True:
                 fetched = ahead.take(offset)
                 page = fetched.result() if fetched is not None else ask(offset)
-                with page.body:
+                with contextlib.closing(page):
                     if page.rows and page.digest == previous:
                         raise VendorError(
                             f"applovin: {label}: the page at offset {offset} repeats the one before: the vendor "
@@ -182,16 +180,16 @@ class AppLovinCohortStream(WindowedStream):
                     last = page.rows == 0 or (page.rows < page_size and (total is None or offset + page.rows >= total))
                     if not last:
                         ahead.start(offset + page.rows, functools.partial(ask, offset + page.rows))
-                    yield from self._fold_page(page.body)
+                    yield from self._fold_page(page.items())
                 if last:
                     return
                 offset += page.rows
         finally:
             ahead.close()
 
-    def _fold_page(self, body: IO[bytes]) -> Iterator[dict]:
+    def _fold_page(self, rows: Iterator[dict]) -> Iterator[dict]:
         layout: WideLayout | None = None
-        for row in ijson.items(body, "results.item", use_float=True):
+        for row in rows:
             if layout is None:  # columns are read by name, from the page's first row
                 layout = WideLayout.from_header(
                     row.keys(),

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from functools import partial
 from typing import IO, TYPE_CHECKING, Any
 
-import ijson
+import msgspec
 import requests
 from singer_sdk import typing as th
 
@@ -16,7 +16,7 @@ from tap_cohorts.core.config import VendorRuntime, config_key
 from tap_cohorts.core.errors import RowCapReached, VendorError
 from tap_cohorts.core.http import RequestLabel, VendorClient, WindowStats, path_segment
 from tap_cohorts.core.jobs import JobTimeout, PollSchedule, download, is_transient, wait_for_job
-from tap_cohorts.core.parsing import read_json, survey_json_items
+from tap_cohorts.core.parsing import MappedJson, decode_items, read_json
 from tap_cohorts.core.records import cohort_schema, dimension_key, to_cohort_date, to_integer, to_number
 from tap_cohorts.core.windowed_stream import WindowedStream
 from tap_cohorts.core.windows import Window, utc_today
@@ -42,6 +42,40 @@ def full_dimension(name: str, data_source: str) -> str | None:
 
 class JobFailed(Exception):
     pass
+
+
+class Export:
+    """A downloaded export file: a JSON array of rows, proved whole and surveyed (its rows, the keys they hold)
+    before any record goes out, its rows decoded one at a time when read (`MappedJson`)."""
+
+    ROW_KEYS = msgspec.json.Decoder(dict[str, msgspec.Raw])  # a row's keys, its values left undecoded
+
+    def __init__(self, json: MappedJson[list[msgspec.Raw]]) -> None:
+        assert json.value is not None
+        self.json = json
+        self.rows = len(json.value)
+        self.keys: set[str] = set()
+        for number, row in enumerate(json.value, start=1):
+            try:
+                self.keys.update(self.ROW_KEYS.decode(row))
+            except msgspec.ValidationError:
+                raise ValueError(f"row {number} of the export is not a JSON object: {bytes(row)[:200]!r}") from None
+
+    @classmethod
+    def read(cls, spool: IO[bytes]) -> Export:
+        json = MappedJson(spool, list[msgspec.Raw])
+        try:
+            return cls(json)
+        except BaseException:
+            json.close()
+            raise
+
+    def items(self) -> Iterator[dict]:
+        assert self.json.value is not None
+        return decode_items(self.json.value)
+
+    def close(self) -> None:
+        self.json.close()
 
 
 class BranchCohortStream(WindowedStream):
@@ -182,32 +216,30 @@ class BranchCohortStream(WindowedStream):
         self, context: Mapping[str, Any] | None, window: Window, label: RequestLabel, stats: WindowStats
     ) -> Iterator[dict]:
         measures = self.measures
-        results: list[IO[bytes]] = []
+        exports: list[Export] = []
         try:
             for start in range(0, len(measures), settings.MEASURES_PER_JOB):
                 batch = measures[start : start + settings.MEASURES_PER_JOB]
-                result, (rows, keys) = self.run_job(window, batch, label, stats)
-                results.append(result)
-                if rows >= settings.ROW_LIMIT:
-                    raise RowCapReached(rows)
-                missing = [name for name in self.dimensions if name not in keys]
-                if rows and missing:
+                export = self.run_job(window, batch, label, stats)
+                exports.append(export)
+                if export.rows >= settings.ROW_LIMIT:
+                    raise RowCapReached(export.rows)
+                missing = [name for name in self.dimensions if name not in export.keys]
+                if export.rows and missing:
                     # Read as null, they would give rows of different partners, say, one dimension_key.
                     raise VendorError(
-                        f"branch: {label}: the export has no {', '.join(missing)} in any of its {rows} rows; "
+                        f"branch: {label}: the export has no {', '.join(missing)} in any of its {export.rows} rows; "
                         f"requested dimensions: {', '.join([*self.dimensions, self.date_dimension])}; the rows "
-                        f"hold: {', '.join(sorted(keys))}. Check config['branch']['dimensions'] against the names "
-                        "Branch uses"
+                        f"hold: {', '.join(sorted(export.keys))}. Check config['branch']['dimensions'] against the "
+                        "names Branch uses"
                     )
-            for result in results:
-                yield from self.records(result)
+            for export in exports:
+                yield from self.records(export.items())
         finally:
-            for result in results:
-                result.close()
+            for export in exports:
+                export.close()
 
-    def run_job(
-        self, window: Window, measures: list[str], label: RequestLabel, stats: WindowStats
-    ) -> tuple[IO[bytes], tuple[int, set[str]]]:
+    def run_job(self, window: Window, measures: list[str], label: RequestLabel, stats: WindowStats) -> Export:
         """Submit, poll, download (the file, its row count and the keys its rows hold); a job that fails with a
         transient error is submitted once more."""
         for attempt in (1, 2):
@@ -232,7 +264,9 @@ class BranchCohortStream(WindowedStream):
                     f"branch: {label}: export job {job_id} {timeout}; raise config['branch']['job_timeout_seconds'] "
                     "or ask for fewer dimensions"
                 ) from None
-            return download(self.client, url, label, stats, lambda result: survey_json_items(result, "item"))
+            spool, export = download(self.client, url, label, stats, Export.read)
+            spool.close()  # the map holds the file
+            return export
         raise AssertionError("unreachable")
 
     def poll(self, job_id: str, label: RequestLabel, stats: WindowStats) -> tuple[str, str | None]:
@@ -254,10 +288,11 @@ class BranchCohortStream(WindowedStream):
             raise JobFailed(str(status.get("error_message") or "no error_message"))
         return state, None
 
-    def records(self, result: IO[bytes]) -> Iterator[dict]:
+    def records(self, rows: Iterable[dict]) -> Iterator[dict]:
         dimensions = self.dimensions
         known = ROW_FIELDS | {self.date_dimension, *dimensions}
-        for row in ijson.items(result, "item", use_float=True):
+        periods: dict[str, int] = {}  # band name: its period, read once per file
+        for row in rows:
             unknown = [key for key in row if key not in known]
             if unknown:
                 self.log_unknown_columns(unknown)
@@ -277,10 +312,18 @@ class BranchCohortStream(WindowedStream):
                 "cumulative": row.get("cumulative"),
             }
             for band, value in (row.get("data") or {}).items():
-                match = BAND.match(str(band))
-                if not match:
-                    raise ValueError(f"band {band!r} is not day<N>, week<N> or month<N>")
-                yield {**base, "period": int(match.group(1)), "value": to_number(value)}
+                period = periods.get(band)
+                if period is None:
+                    periods[band] = period = band_period(band)
+                # A count (an int) is the common value: it needs no parse.
+                yield {**base, "period": period, "value": value if value.__class__ is int else to_number(value)}
+
+
+def band_period(band: str) -> int:
+    match = BAND.match(str(band))
+    if not match:
+        raise ValueError(f"band {band!r} is not day<N>, week<N> or month<N>")
+    return int(match.group(1))
 
 
 def read_job_id(response: requests.Response) -> str:
