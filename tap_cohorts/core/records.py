@@ -124,6 +124,8 @@ class WideLayout:
     period_columns: dict[int, list[tuple[str, str]]]
     unknown_columns: list[str] = field(default_factory=list)
     integer_fields: frozenset[str] = frozenset()
+    # dimension_key by dimension values: a response repeats a few combinations on every cohort date.
+    _keys: dict[tuple, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_header(
@@ -166,11 +168,15 @@ class WideLayout:
     def fold(self, row: Mapping[str, Any], constants: Mapping[str, Any], period_unit: str) -> Iterator[dict]:
         """One record per period that has at least one value; numbers parsed, empty strings as null."""
         dimensions = {name: _text(row.get(name)) for name in self.dimension_columns}
+        values = tuple(dimensions.values())
+        key = self._keys.get(values)
+        if key is None:
+            key = self._keys[values] = dimension_key(dimensions)
         base: dict[str, Any] = {
             **constants,
             "cohort_date": to_cohort_date(row[self.date_column]),
             "period_unit": period_unit,
-            "dimension_key": dimension_key(dimensions),
+            "dimension_key": key,
             **dimensions,
         }
         for column, name in self.cohort_columns.items():

@@ -241,7 +241,7 @@ class WindowedStream(TapStream):
     # The run.
 
     def read_records(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
-        yield from self.sync_partition(context)
+        return self.sync_partition(context)  # not `yield from`: a generator less for every record to pass
 
     def sync_partition(self, context: Mapping[str, Any] | None) -> Iterator[dict]:
         today = utc_today()

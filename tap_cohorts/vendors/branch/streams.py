@@ -292,11 +292,16 @@ class BranchCohortStream(WindowedStream):
         dimensions = self.dimensions
         known = ROW_FIELDS | {self.date_dimension, *dimensions}
         periods: dict[str, int] = {}  # band name: its period, read once per file
+        keys: dict[tuple, str] = {}  # dimension_key by values: a file repeats a few combinations on every date
         for row in rows:
             unknown = [key for key in row if key not in known]
             if unknown:
                 self.log_unknown_columns(unknown)
             values = {name: None if row.get(name) is None else str(row[name]) for name in dimensions}
+            combination = tuple(values.values())
+            key = keys.get(combination)
+            if key is None:
+                key = keys[combination] = dimension_key(values)
             if row.get(self.date_dimension) in (None, ""):
                 raise ValueError(f"a row has no {self.date_dimension!r}: {str(row)[:200]}")
             base = {
@@ -304,7 +309,7 @@ class BranchCohortStream(WindowedStream):
                 "metric": str(row["metric"]),
                 "cohort_date": to_cohort_date(row[self.date_dimension]),
                 "period_unit": self.period_unit,
-                "dimension_key": dimension_key(values),
+                "dimension_key": key,
                 **values,
                 "users": to_integer(row.get("users", row.get("user"))),
                 "cost": to_number(row.get("cost")),
