@@ -392,7 +392,9 @@ def test_events_and_products_share_their_own_lower_budget(sandbox: Sandbox, monk
     requests = shared_budget_requests(sandbox, [{"requests": 3, "seconds": 0.6}])
     assert len(requests) == 6 and all(r.status == 200 for r in requests)
     times = sorted(r.at for r in requests)
-    assert times[3] - times[0] >= 0.6 * 0.97  # the 4th waited for the window, shared across both endpoints
+    # The 4th waited for the window, shared across both endpoints (unbudgeted, it would follow within
+    # milliseconds); the first request also opens the connection, so its arrival may lag its turn by a little.
+    assert times[3] - times[0] >= 0.6 * 0.8
     sandbox.reset()
     # The same run with the budget as generous as the default one meets Braze's 429.
     requests = shared_budget_requests(sandbox, [{"requests": 1000, "seconds": 0.6}])

@@ -4,13 +4,18 @@ maps, flattening, selected child streams. Same records either way where nothing 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import logging
 import re
+from decimal import Decimal
 
 import pytest
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.singerlib import StateMessage
 
 from cohorts_sandbox import Sandbox
+from tap_cohorts.core.output import StateFlushingWriter
 from tap_cohorts.tap import TapCohorts
 from tests.helpers import TapRun, appsflyer_config, catalog_selecting, days_ago, run_tap
 
@@ -119,3 +124,24 @@ def test_a_full_table_stream_s_records_carry_the_table_version(sandbox: Sandbox)
     assert len(versions) == 1 and records
     assert all(list(m) == ["type", "stream", "record", "version", "time_extracted"] for m in records)
     assert {m["version"] for m in records} == versions
+
+
+def test_a_state_message_is_the_sdks_line() -> None:
+    """STATE is encoded from the state as it is (no copy of it first): byte for byte the SDK's line, None values
+    inside the state kept, as the SDK keeps them."""
+    value = {
+        "bookmarks": {
+            "braze_campaign_data_series": {
+                "partitions": [
+                    {"context": {"campaign_id": f"cmp-{n}"}, "replication_key": "time", "replication_key_value": None}
+                    for n in range(3)
+                ],
+                "progress_markers": {"Note": "unsorted", "replication_key_value": dt.date(2026, 12, 1)},
+            },
+            "cohort_syncs": {"replication_key_value": Decimal("1.50"), "tags": ["a", None]},
+        }
+    }
+    ours = bytes(StateFlushingWriter().serialize_message(StateMessage(value=value)))
+    sdks = bytes(MsgSpecWriter().serialize_message(StateMessage(value=value)))
+    assert ours == sdks and ours.endswith(b"}\n") and b'"replication_key_value":null' in ours
+    assert json.loads(ours)["value"]["bookmarks"]["cohort_syncs"]["tags"] == ["a", None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
 
@@ -91,3 +92,31 @@ def test_resynced_rows_keep_their_primary_key_and_take_the_new_values(sandbox: S
     for key, record in after.items():
         changed = {name for name in MEASURES if record[name] != before[key][name]}
         assert changed == MEASURES & {name for name, value in record.items() if value is not None}, key
+
+
+def test_a_state_that_is_costly_to_write_goes_out_less_often(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """STATE at most once a second, and at most STATE_TIME_SHARE of the stream's time: where the SDK takes 0.1 s
+    to copy and write a (large) state, one every 5 s. What is not written is kept for the next one."""
+    from singer_sdk.streams.core import Stream
+
+    from tap_cohorts.core import windowed_stream
+    from tap_cohorts.tap import TapCohorts
+
+    clock = [1000.0]
+    written: list[float] = []
+
+    def sdk_write(stream: Stream) -> None:
+        written.append(clock[0])
+        clock[0] += 0.1  # what copying the state costs
+        stream.state_manager.is_flushed = True
+
+    monkeypatch.setattr(windowed_stream.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(Stream, "_write_state_message", sdk_write)
+    stream = TapCohorts(config=appsflyer_config(sandbox, start_date=days_ago(3))).streams["appsflyer_cohorts"]
+    for _ in range(40):  # a window every 0.5 s for 20 s
+        stream.state_manager.is_flushed = False
+        stream._write_state_message()
+        clock[0] += 0.5
+    gaps = [b - a for a, b in itertools.pairwise(written)]
+    assert len(written) == 4 and all(5.0 <= gap < 5.7 for gap in gaps), gaps  # (once a second: 20)
+    assert windowed_stream.STATE_INTERVAL_SECONDS == 1.0 and windowed_stream.STATE_TIME_SHARE == 0.02

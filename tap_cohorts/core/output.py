@@ -14,7 +14,7 @@ import sys
 import time
 from typing import IO
 
-from singer_sdk.contrib.msgspec import MsgSpecWriter, encoder
+from singer_sdk.contrib.msgspec import MsgSpecWriter, encoder, serialize_jsonl
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.singerlib import Message, StateMessage
 
@@ -58,6 +58,14 @@ class StateFlushingWriter(MsgSpecWriter):
             self._buffer = own_buffer(binary)
         assert self._buffer is not None
         return self._buffer
+
+    def serialize_message(self, message: Message) -> bytearray:
+        """A STATE message encoded from its value as it is. The SDK's `to_dict()` (`dataclasses.asdict`) copies
+        the whole state first, and a child stream's state holds a bookmark per parent: 92 ms a message at 10,000
+        Braze campaigns, against 1 ms. The same line: `asdict` filters None out of the message's own fields only."""
+        if isinstance(message, StateMessage):
+            return serialize_jsonl({"type": "STATE", "value": message.value})
+        return super().serialize_message(message)
 
     def write_message(self, message: Message) -> None:
         output = self._output()
