@@ -762,8 +762,8 @@ def main() -> None:
     text = (
         f"Benchmark of {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores\n\n"
         + "\n".join(table)
-        + "\n\nThe pipeline, per stream shape (records/s; the bound is the slower side alone):\n\n"
-        + "\n".join(loaders)
+        + "\n\nThe pipeline, per stream shape (records/s; the loader alone and `meltano run` the best of their rounds; "
+        "the bound is the slower side alone):\n\n" + "\n".join(loaders)
     )
     print(text)
     results = ROOT / "bench/results"
