@@ -271,7 +271,7 @@ def measure_shape(shape: Shape, postgres: PostgresServer, folder: Path) -> list[
         sandbox.stop()
 
 
-def table(rows: list[dict[str, Any]]) -> list[str]:
+def pipeline_table(rows: list[dict[str, Any]]) -> list[str]:
     """Per shape and loader: records/s of each side and of the two ways of joining them; the loader alone and
     `meltano run` the fastest of their rounds, and `meltano run` against the loader alone, the issue's measure."""
 
@@ -310,7 +310,7 @@ def table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def pipeline() -> list[str]:
+def pipeline() -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     with ExitStack() as stack:
         postgres = stack.enter_context(running_postgres())
@@ -319,9 +319,9 @@ def pipeline() -> list[str]:
             if ONLY and shape.name not in ONLY:
                 continue
             rows += measure_shape(shape, postgres, folder)
-            progress("\n" + "\n".join(table(rows)))
-    return table(rows)
+            progress("\n" + "\n".join(pipeline_table(rows)))
+    return rows
 
 
 if __name__ == "__main__":
-    print("\n".join(pipeline()))
+    print("\n".join(pipeline_table(pipeline())))

@@ -693,13 +693,14 @@ def peer(report: Report) -> None:
     )
 
 
-def plot(report: Report, path: Path) -> None:
+def plot(report: Report, pipeline_rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (speed, memory, backfill) = plt.subplots(1, 3, figsize=(18, 5.5), layout="constrained")
+    figure, axes = plt.subplots(2, 2, figsize=(16, 11), layout="constrained")
+    (speed, memory), (backfill, loads) = axes
     names = [name for name, _, _ in report.throughput]
     positions = range(len(names))
     speed.bar([p - 0.2 for p in positions], [t for _, t, _ in report.throughput], 0.4, label="tap-cohorts")
@@ -719,7 +720,26 @@ def plot(report: Report, path: Path) -> None:
     backfill.set_ylabel("seconds (10x clock)")
     backfill.set_title("24-month backfills against their bounds")
     backfill.legend()
-    figure.savefig(path, dpi=90)
+    into_postgres = [row for row in pipeline_rows if row["loader"] == "target-postgres"]
+    shapes = [row["shape"] for row in into_postgres]
+    for offset, (label, seconds) in enumerate(
+        [
+            ("tap alone", lambda row: row["tap_seconds"]),
+            ("loader alone", lambda row: min(row["loader_seconds"])),
+            ("meltano run", lambda row: min(row["meltano_seconds"])),
+        ]
+    ):
+        rates = [row["records"] / seconds(row) for row in into_postgres]
+        loads.bar([i + (offset - 1) * 0.27 for i in range(len(shapes))], rates, 0.27, label=label)
+    for i, row in enumerate(into_postgres):
+        ratio = min(row["meltano_seconds"]) / min(row["loader_seconds"])
+        rate = row["records"] / min(row["meltano_seconds"])
+        loads.annotate(f"{ratio:.2f}x", (i + 0.27, rate), ha="center", va="bottom", fontsize=9)
+    loads.set_xticks(list(range(len(shapes))), shapes)
+    loads.set_ylabel("records per second")
+    loads.set_title("The pipeline into PostgreSQL (meltano run against the loader alone)")
+    loads.legend()
+    figure.savefig(path, dpi=80)
 
 
 REFERENCES: dict[str, Callable[..., dict]] = {
@@ -746,14 +766,15 @@ def main() -> None:
         print(json.dumps(REFERENCES[sys.argv[2]](**json.loads(Path(sys.argv[3]).read_text()))))
         return
     sys.path.insert(0, str(ROOT))
-    from bench.pipeline import pipeline  # here: it imports this module
+    from bench.pipeline import pipeline, pipeline_table  # here: it imports this module
 
     report = Report()
     throughput_and_memory(report)
     backfills(report)
     peer(report)
     braze_lists_at_scale(report)
-    loaders = pipeline()
+    pipeline_rows = pipeline()
+    loaders = pipeline_table(pipeline_rows)
     table = [
         "| measure | tap-cohorts | reference |",
         "| --- | --- | --- |",
@@ -769,7 +790,7 @@ def main() -> None:
     results = ROOT / "bench/results"
     results.mkdir(exist_ok=True)
     (results / "latest.md").write_text(text + "\n")
-    plot(report, results / "latest.png")
+    plot(report, pipeline_rows, results / "latest.png")
 
 
 if __name__ == "__main__":
