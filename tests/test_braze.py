@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import threading
+import time
 
 import pytest
+import requests
 
 from cohorts_sandbox import Fault, Sandbox
 from tests.helpers import catalog_selecting, days_ago, run_tap
@@ -406,8 +410,6 @@ def test_x_ratelimit_headers_are_honoured(
 ) -> None:
     """Braze answers every request with X-RateLimit-Limit/-Remaining/-Reset: at 0 remaining the tap waits for
     the reset, so a workspace limit below the configured one (here 4 requests per 0.3 s) costs no 429."""
-    import logging
-
     caplog.set_level(logging.INFO)
     small.config.braze_rate_limits = [(4, 30.0)]  # 4 requests in 0.3 s on the sandbox's 100x clock
     config = braze_config(small, start_date=days_ago(3), end_date=days_ago(1), max_retries=0)
@@ -422,6 +424,48 @@ def test_x_ratelimit_headers_are_honoured(
     monkeypatch.setattr(VendorClient, "note_rate_headers", lambda *args: None)
     run_tap(config, expect_error=True)
     assert any(r.status == 429 for r in small.requests_to("braze"))
+
+
+def rate_answer(remaining: int, reset: float) -> requests.Response:
+    response = requests.Response()
+    response.status_code = 200
+    response.headers["X-RateLimit-Remaining"] = str(remaining)
+    response.headers["X-RateLimit-Reset"] = f"{reset:.3f}"
+    return response
+
+
+def test_an_answer_that_comes_back_late_does_not_bring_the_reset_forward() -> None:
+    """Requests sent ahead are answered in any order. An older answer (an earlier reset) says nothing about now: were
+    it taken as the latest, the tap would send at the older reset and meet a 429 (this failed CI once). Past the
+    reset, one request goes, and the next waits for an answer newer than that reset."""
+    from tap_cohorts.core.http import DEFAULT_BUDGET, RateLimit, VendorClient, WindowStats
+
+    client = VendorClient(
+        vendor="braze",
+        base_url="http://127.0.0.1:9",
+        rate_limits=[RateLimit(1000, 1)],
+        secrets=[],
+        hints={},
+        logger=logging.getLogger("tap-cohorts"),
+        honours_rate_headers=True,
+    )
+    stats = WindowStats()
+    reset = time.time() + 0.4
+    client.note_rate_headers(rate_answer(0, reset), DEFAULT_BUDGET)
+    client.note_rate_headers(rate_answer(1, reset - 0.3), DEFAULT_BUDGET)  # sent earlier, answered later
+    client.wait_for_budget(stats, claim=True)
+    assert time.time() >= round(reset, 3) - 0.001  # not at the older reset, 0.3 s before
+
+    second = threading.Thread(target=client.wait_for_budget, args=(stats,), kwargs={"claim": True})
+    second.start()
+    second.join(0.2)
+    assert second.is_alive()  # past the reset, one request went; the next waits for its answer
+    client.note_rate_headers(rate_answer(0, reset), DEFAULT_BUDGET)  # a request sent before the reset: no news
+    second.join(0.2)
+    assert second.is_alive()
+    client._answered(DEFAULT_BUDGET, rate_answer(3, reset + 1))  # the first one's answer: 3 remain
+    second.join(1)
+    assert not second.is_alive()
 
 
 def test_the_next_campaigns_series_are_asked_ahead_at_most_eight_at_a_time(
@@ -466,8 +510,6 @@ def test_a_series_per_object_logs_its_progress_not_a_line_per_window(
     """A child stream's partition plans and windows are DEBUG lines; INFO has a line of progress at most every
     PROGRESS_INTERVAL_SECONDS (here every partition), and the stream's summary. The SDK's lines for each parent's
     sync (its start, its record count and time metrics) come once for the run: Meltano relays every line."""
-    import logging
-
     from tap_cohorts.core import windowed_stream
 
     monkeypatch.setattr(windowed_stream, "PROGRESS_INTERVAL_SECONDS", 0.0)

@@ -147,6 +147,9 @@ class SlidingWindows:
     def __init__(self) -> None:
         self._times: dict[tuple[str, ...], deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
+        # The epoch second of monotonic 0, read once: a request's reset is then one number in every answer that
+        # reports it, as a vendor's is (reading both clocks anew each time moved it by a millisecond or so).
+        self._epoch_at_zero = time.time() - time.monotonic()
 
     def remaining(self, key: tuple[str, ...], limits: list[tuple[int, float]], scale: float) -> tuple[int, int, float]:
         """For the window nearest to full: its limit, the requests it has left, and the epoch second at which
@@ -159,7 +162,7 @@ class SlidingWindows:
             span = seconds * scale
             recent = [t for t in times if t > now - span]
             left = max(0, requests - len(recent))
-            reset = time.time() + ((recent[0] + span - now) if recent else 0.0)
+            reset = self._epoch_at_zero + ((recent[0] + span) if recent else now)
             if best is None or left < best[1]:
                 best = (requests, left, reset)
         assert best is not None

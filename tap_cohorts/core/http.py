@@ -69,6 +69,17 @@ class RateLimit:
 
 
 @dataclass
+class VendorWord:
+    """What a budget's X-RateLimit headers last said: `left` requests remain until the epoch second `reset`.
+    `passed`: the tap has waited that reset out and let `left` requests (those unanswered then, and one more) go
+    before the vendor says anything newer."""
+
+    left: float
+    reset: float
+    passed: bool = False
+
+
+@dataclass
 class RequestLabel:
     """Where a request belongs, for log lines and error messages."""
 
@@ -406,7 +417,7 @@ class VendorClient:
         self.honours_rate_headers = honours_rate_headers
         # Per budget, what the vendor's X-RateLimit headers last said: requests remaining, and the epoch second of
         # the reset; and the requests sent on it and not answered yet (streams send some ahead, on threads).
-        self._vendor_says: dict[str, tuple[float, float]] = {}
+        self._vendor_says: dict[str, VendorWord] = {}
         self._unanswered: dict[str, int] = dict.fromkeys(self._limiters, 0)
         self._rate_headers = threading.Condition()
         self.session = requests.Session()
@@ -496,11 +507,15 @@ class VendorClient:
         if not math.isfinite(until):
             return
         said = self._vendor_says.get(budget)
-        if said is not None and until <= said[1]:
-            # The same window (or an older one): requests in flight are answered in any order, and an answer
-            # counted before the last one noted says more remain than do.
-            left = min(left, said[0])
-        self._vendor_says[budget] = (left, until)
+        if said is not None and until <= said.reset:
+            # Answers come back in any order, and a later reset is a later word: a sliding window's oldest request
+            # only moves on, a fixed window only ends later. An older word says nothing now, and neither does one
+            # of the reset already waited out (sent before it). The same window's answers differ only in what
+            # they counted: the fewest remaining is the latest.
+            if until < said.reset or said.passed:
+                return
+            left = min(left, said.left)
+        self._vendor_says[budget] = VendorWord(left, until)
 
     def _answered(self, budget: str, response: requests.Response | None) -> None:
         """A claimed request is answered (or failed): no longer unanswered, and its headers noted."""
@@ -520,15 +535,18 @@ class VendorClient:
             while True:
                 says = self._vendor_says.get(budget)
                 now = time.time()
-                if says is None or says[0] - self._unanswered[budget] > 0:
+                if says is None or says.left - self._unanswered[budget] > 0:
                     break
-                if says[1] <= now or (give_up_at is not None and now >= give_up_at):
-                    self._vendor_says[budget] = (self._unanswered[budget] + 1, math.inf)
+                if (not says.passed and says.reset <= now) or (give_up_at is not None and now >= give_up_at):
+                    says.left, says.passed = self._unanswered[budget] + 1, True
                     break
                 if give_up_at is None:
                     give_up_at = now + self.max_retry_after
-                    self._log_reset_wait(says[1] - now)
-                self._rate_headers.wait(min(says[1], give_up_at) - now)
+                    if not says.passed:
+                        self._log_reset_wait(says.reset - now)
+                # Past the reset, the wait is for an answer (`_answered` notifies), at most until giving up.
+                until = give_up_at if says.passed else min(says.reset, give_up_at)
+                self._rate_headers.wait(until - now)
             self._unanswered[budget] += claim
 
     def _log_reset_wait(self, wait: float) -> None:
