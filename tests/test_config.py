@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import os
 import subprocess
@@ -180,6 +181,28 @@ def test_the_good_base_config_is_accepted(sandbox: Sandbox) -> None:
     tap = TapCohorts(config=base(sandbox))
     assert {"applovin_cohort_revenue", "appsflyer_cohorts", "adjust_cohorts", "braze_segments"} <= set(tap.streams)
     assert "adjust_tracker_cohorts" not in tap.streams and "braze_segment_users" not in tap.streams
+
+
+@pytest.mark.parametrize(
+    ("value", "date"),
+    [
+        ("2026-01-05", dt.date(2026, 1, 5)),
+        ("2026-01-05T00:00:00Z", dt.date(2026, 1, 5)),
+        ("2026-01-05T23:30:00.000-05:00", dt.date(2026, 1, 5)),  # its own date, not UTC's (the 6th)
+        ("2026-01-05 10:00", dt.date(2026, 1, 5)),
+    ],
+)
+def test_a_config_date_is_a_date_or_an_iso_date_time(sandbox: Sandbox, value: str, date: dt.date) -> None:
+    tap = TapCohorts(config={**applovin_config(sandbox), "start_date": value, "end_date": value})
+    bounds = tap.streams["applovin_cohort_revenue"].runtime.bounds  # type: ignore[attr-defined]
+    assert bounds.start_date == bounds.end_date == date
+
+
+@pytest.mark.parametrize("value", ["05/01/2026", "2026-13-01", "Jan 5 2026", "2026-01-05T25:00"])
+def test_a_date_in_another_form_is_named_with_the_form_to_use(sandbox: Sandbox, value: str) -> None:
+    with pytest.raises(ConfigValidationError) as raised:
+        TapCohorts(config={**applovin_config(sandbox), "start_date": value})
+    assert f"config['start_date']: {value!r} is not a date (use YYYY-MM-DD)" in raised.value.errors
 
 
 def test_an_absent_vendor_section_means_no_streams_for_it(sandbox: Sandbox) -> None:
