@@ -709,17 +709,7 @@ class VendorClient:
         """One request; an authenticated one follows redirects only within its own origin (scheme, host and
         port), so the credential (a header, or AppLovin's key in the query string) never reaches another host.
         requests itself strips only `Authorization`, and only when the host changes."""
-        response = self.session.request(
-            method,
-            url,
-            params=params or None,
-            json=body,
-            headers=headers,
-            timeout=self.timeout,
-            stream=True,
-            allow_redirects=not authenticated,
-            **self._environment_for(url),
-        )
+        response = self._request(method, url, params, body, headers, allow_redirects=not authenticated)
         for _ in range(MAX_REDIRECTS):
             if not (authenticated and response.is_redirect):
                 return response
@@ -737,20 +727,37 @@ class VendorClient:
             self.wait_for_budget(stats, budget)  # a hop is a request to the vendor like any other
             stats.requests += 1
             self.totals.requests += 1
-            response = self.session.request(
-                method,
-                target,
-                json=body,
-                headers=headers,
-                timeout=self.timeout,
-                stream=True,
-                allow_redirects=False,
-                **self._environment_for(target),
-            )
+            response = self._request(method, target, None, body, headers, allow_redirects=False)
         if authenticated and response.is_redirect:
             response.close()
             raise VendorError(f"{self.vendor}: {label}: more than {MAX_REDIRECTS} redirects")
         return response
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        body: Any,
+        headers: Mapping[str, str],
+        *,
+        allow_redirects: bool,
+    ) -> requests.Response:
+        """`session.request`, as requests' prepared-request flow: the request is prepared with the session's
+        headers and cookies, and sent on its connections. `session.request` also merges the session's params, auth
+        and hooks (the tap sets none) through runtime Protocol checks and cookie-jar copies: a fifth of the CPU of
+        a small request (Braze's list pages)."""
+        prepared = requests.Request(
+            method,
+            url,
+            params=params or None,
+            json=body,
+            headers={**self.session.headers, **headers},
+            cookies=self.session.cookies,
+        ).prepare()
+        return self.session.send(
+            prepared, timeout=self.timeout, stream=True, allow_redirects=allow_redirects, **self._environment_for(url)
+        )
 
     def _environment_for(self, url: str) -> dict[str, Any]:
         """What requests takes from the environment for a URL when `trust_env` is on: the proxies for its
