@@ -504,6 +504,58 @@ def test_the_next_campaigns_series_are_asked_ahead_at_most_eight_at_a_time(
     assert ahead.final_state["bookmarks"][stream] == one_at_a_time.final_state["bookmarks"][stream]
 
 
+def test_the_next_campaigns_details_are_asked_ahead_and_a_failed_one_costs_only_its_own_record(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Details are a request per campaign: the next campaigns' are sent while one is written, at most REQUESTS_AHEAD
+    at a time, each once. A campaign whose details fail (asked ahead or not) is that campaign's failure alone: the
+    records are those of a run asking one at a time."""
+    from tap_cohorts.vendors.braze import settings
+    from tap_cohorts.vendors.braze.streams import BrazeDetailsStream
+
+    sandbox.config.braze_campaigns = 30
+    delay = 0.05
+    listed = [c["id"] for c in sandbox.simulators["braze"].items("campaigns")]
+    broken = listed[10]
+
+    def faults() -> None:  # the first fault that matches a request is the one it meets
+        sandbox.add_fault(
+            Fault(
+                "status",
+                vendor="braze",
+                path_contains="/campaigns/details",
+                param=f"campaign_id={broken}",
+                status=400,
+                message="campaign not found",
+                times=10**6,
+            )
+        )
+        sandbox.add_fault(Fault("slow", vendor="braze", path_contains="/campaigns/details", delay=delay, times=10**6))
+
+    faults()
+    config = braze_config(sandbox, start_date=days_ago(3), end_date=days_ago(1), max_retries=0)
+    catalog = catalog_selecting(config, "braze_campaigns", "braze_campaign_details")
+    ahead = run_tap(config, catalog=catalog, expect_error=True)
+
+    asked = sandbox.requests_to("braze", "/campaigns/details")
+    assert sorted(r.query["campaign_id"][0] for r in asked) == sorted(listed)  # each once
+    # Answers recorded within one delay of each other were being served at the same time (the broken one is instant).
+    answered = sorted(r.at for r in asked if r.query["campaign_id"][0] != broken)
+    at_once = max(sum(1 for t in answered[i:] if t < start + delay) for i, start in enumerate(answered))
+    assert 2 <= at_once <= settings.REQUESTS_AHEAD
+    assert "1 partition(s) failed (braze)" in ahead.error_text
+    assert broken in ahead.error_text and "campaign not found" in ahead.error_text
+    details = {r["campaign_id"] for r in ahead.records("braze_campaign_details")}
+    assert details == set(listed) - {broken}
+
+    sandbox.reset()
+    faults()
+    monkeypatch.setattr(BrazeDetailsStream, "requests_ahead", 0)
+    one_at_a_time = run_tap(config, catalog=catalog, expect_error=True)
+    stream = "braze_campaign_details"
+    assert ahead.records(stream) == one_at_a_time.records(stream)
+
+
 def test_a_series_per_object_logs_its_progress_not_a_line_per_window(
     small: Sandbox, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

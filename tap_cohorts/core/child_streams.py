@@ -10,14 +10,17 @@ backfill of 6,500 campaigns, none of which says more than the stream's own progr
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 from singer_sdk import metrics
 
 from tap_cohorts.core.base_stream import TapStream
+from tap_cohorts.core.prefetch import Prefetch
 from tap_cohorts.core.windowed_stream import WindowedStream
 
 
@@ -99,10 +102,60 @@ class OncePerRun(TapStream):
         super().log_sync_costs()
 
 
+class OneRequestPerParent(OncePerRun):
+    """A child stream that asks one request per parent object (Braze's details). The parent lists its objects a
+    page at a time (`announce_children`), so while one object's answer is written, the next objects' requests are
+    sent on `requests_ahead` worker threads (this one's among them), in the order the SDK syncs them. Each is
+    still asked once; its error comes out in that object's own sync."""
+
+    requests_ahead: ClassVar[int] = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._prefetch: Prefetch[Any] = Prefetch(self.name, workers=max(1, self.requests_ahead))
+        self._upcoming: OrderedDict[Hashable, Mapping[str, Any]] = OrderedDict()
+
+    def ask(self, context: Mapping[str, Any]) -> Any:
+        """The one request of a parent's sync: its answer."""
+        raise NotImplementedError
+
+    def answer_key(self, context: Mapping[str, Any]) -> Hashable:
+        raise NotImplementedError
+
+    def expect_partitions(self, contexts: Iterable[Mapping[str, Any]]) -> None:
+        if self.requests_ahead:
+            for context in contexts:
+                self._upcoming[self.answer_key(context)] = context
+
+    def answer(self, context: Mapping[str, Any]) -> Any:
+        """This parent's answer: the one sent ahead for it, or asked now. The next parents' are sent ahead first."""
+        key = self.answer_key(context)
+        if key in self._upcoming:  # parents the SDK did not sync before this one: what was sent for them is closed
+            while (passed := self._upcoming.popitem(last=False)[0]) != key:
+                self._prefetch.drop(passed)
+        if not self.requests_ahead:
+            return self.ask(context)
+        if key not in self._prefetch.pending():  # asked on the workers too, so no more than requests_ahead at once
+            self._prefetch.start(key, lambda: self.ask(context))
+        ahead = self._prefetch.take(key)
+        if self.client.vendor not in self.client.ledger.ended:
+            pending = set(self._prefetch.pending())
+            for next_key, next_context in itertools.islice(self._upcoming.items(), self.requests_ahead - 1):
+                if next_key not in pending:
+                    self._prefetch.start(next_key, lambda c=next_context: self.ask(c))  # type: ignore[misc]
+        try:
+            assert ahead is not None
+            return ahead.result()
+        finally:
+            if not self._upcoming and not self._prefetch.pending():
+                self._prefetch.close()  # the parent's list is done: the worker threads end
+
+
 def announce_children(parent: TapStream, contexts: Iterable[Mapping[str, Any]]) -> None:
     """Tell the parent's selected child streams the contexts it will sync them with next (a page of parents), so
-    they can send those partitions' first requests ahead (`WindowedStream.expect_partitions`)."""
+    they can send those partitions' first requests ahead (`WindowedStream.expect_partitions`,
+    `OneRequestPerParent.expect_partitions`)."""
     listed = list(contexts)
     for child in parent.child_streams:
-        if isinstance(child, WindowedStream) and child.selected:
+        if isinstance(child, (WindowedStream, OneRequestPerParent)) and child.selected:
             child.expect_partitions(listed)

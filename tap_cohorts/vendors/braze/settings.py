@@ -25,7 +25,8 @@ ENDPOINT_BUDGETS = {
 # A series is a request or two per parent (campaign, segment, ...): the next 8 requests, in the order their points
 # are written (this parent's windows, then the next parents listed), are sent ahead, each on its own thread, while
 # this parent's points are written, all within the budgets above (`WindowedStream.requests_ahead`). One at a time,
-# 10,000 campaigns would cost Braze's latency 10,000 times.
+# 10,000 campaigns would cost Braze's latency 10,000 times. The details streams (a request per object) send the next
+# objects' requests ahead on as many threads (`OneRequestPerParent`).
 REQUESTS_AHEAD = 8
 # "length ... must be between 1 and 100 inclusive" (units: days, or hours where `unit` is taken).
 MAX_SERIES_UNITS = 100
