@@ -745,8 +745,8 @@ class VendorClient:
     ) -> requests.Response:
         """`session.request`, as requests' prepared-request flow: the request is prepared with the session's
         headers and cookies, and sent on its connections. `session.request` also merges the session's params, auth
-        and hooks (the tap sets none) through runtime Protocol checks and cookie-jar copies: a fifth of the CPU of
-        a small request (Braze's list pages)."""
+        and hooks (the tap sets none) through runtime Protocol checks and cookie-jar copies: an eighth of the tap's
+        CPU on Braze's list pages (docs/benchmark.md)."""
         prepared = requests.Request(
             method,
             url,
