@@ -197,7 +197,7 @@ PEER_PACKAGES = ["airbyte-source-braze==0.3.0", "airbyte-cdk==1.8.0"]
 BRAZE_KEY = "braze-sandbox-api-key"
 BRAZE_LISTS = {"segments": "/segments/list", "campaigns": "/campaigns/list", "events": "/events/list"}
 BRAZE_COUNTS = {"segments": 50_000, "campaigns": 5_000, "events": 5_000}
-BRAZE_LISTS_SCALE = 10  # for the tap against the plain loop (braze_lists_at_scale): 590,000 records
+BRAZE_LISTS_SCALE = 17  # for the tap against the plain loop (braze_lists_at_scale): 1,003,000 records, as the others
 
 
 def peer_source() -> Path:
@@ -446,6 +446,20 @@ class Report:
         self.memory.append((f"{stream} ({tap['records']:,})", tap["rss_mb"]))
 
 
+def best_of_two(
+    sandbox: SandboxProcess, tap_run: Callable[[], dict], reference_run: Callable[[list[dict]], dict]
+) -> tuple[dict, dict]:
+    """The tap and its reference loop (given the requests the tap made), each twice in turn from a reset sandbox,
+    the faster of each kept: on this machine the same run varies by up to a fifth from one minute to the next (one
+    run put Branch at 0.76x the loop; four in turn, at 0.84-0.85x)."""
+    taps, references = [], []
+    for _ in range(2):
+        sandbox.reset()
+        taps.append(tap_run())
+        references.append(reference_run(sandbox.requests()))
+    return min(taps, key=lambda run: run["seconds"]), min(references, key=lambda run: run["seconds"])
+
+
 def throughput_and_memory(report: Report) -> None:
     """1 and 2: big syncs of three streams against plain loops over the same responses; memory at 1M and 100k."""
     sandbox = SandboxProcess(
@@ -455,12 +469,16 @@ def throughput_and_memory(report: Report) -> None:
     )
     try:
         big = appsflyer_config(sandbox, 100, ["com.example.puzzle"])
-        progress("appsflyer_cohorts, about 1M records")
-        tap = run_tap(big)
-        bodies = [(r["path"], json.loads(r["body"])) for r in sandbox.requests() if r["vendor"] == "appsflyer"]
-        progress("raw loop")
-        raw = run_reference(
-            "appsflyer", url=sandbox.url("appsflyer"), token=big["appsflyer"]["api_token"], bodies=bodies
+        progress("appsflyer_cohorts, about 1M records, and the raw loop, in turn, best of two")
+        tap, raw = best_of_two(
+            sandbox,
+            lambda: run_tap(big),
+            lambda log: run_reference(
+                "appsflyer",
+                url=sandbox.url("appsflyer"),
+                token=big["appsflyer"]["api_token"],
+                bodies=[(r["path"], json.loads(r["body"])) for r in log if r["vendor"] == "appsflyer"],
+            ),
         )
         report.add_throughput("appsflyer_cohorts", tap, raw, "raw loop")
         sandbox.reset()
@@ -488,18 +506,24 @@ def throughput_and_memory(report: Report) -> None:
         # The sandbox builds a report's table on its first page, and the raw loop, asking after the tap, would
         # find it built: a run first, unmeasured, so that neither pays for the vendor's work.
         run_tap(applovin, catalog=catalog)
-        sandbox.reset()
-        tap = run_tap(applovin, catalog=catalog)
-        log = [r for r in sandbox.requests() if r["vendor"] == "applovin"]
-        raw = run_reference("applovin", url=sandbox.url("applovin"), log=log)
+        tap, raw = best_of_two(
+            sandbox,
+            lambda: run_tap(applovin, catalog=catalog),
+            lambda log: run_reference(
+                "applovin", url=sandbox.url("applovin"), log=[r for r in log if r["vendor"] == "applovin"]
+            ),
+        )
         report.add_throughput("applovin_cohort_revenue", tap, raw, "raw loop")
 
-        sandbox.reset()
         branch = branch_config(sandbox, 89, BRANCH_LIMITS)
         progress("branch_install_cohorts")
-        tap = run_tap(branch)
-        log = [r for r in sandbox.requests() if r["vendor"] == "files"]
-        raw = run_reference("branch", url=sandbox.url("files"), log=log)
+        tap, raw = best_of_two(
+            sandbox,
+            lambda: run_tap(branch),
+            lambda log: run_reference(
+                "branch", url=sandbox.url("files"), log=[r for r in log if r["vendor"] == "files"]
+            ),
+        )
         report.add_throughput("branch_install_cohorts", tap, raw, "raw loop over the export files")
 
         # 4. The next day's incremental run after the 1M backfill: the lookback, and the cohorts whose requested
@@ -597,8 +621,8 @@ def braze_lists_expected(counts: dict[str, int]) -> int:
 
 def braze_lists_at_scale(report: Report) -> None:
     """6: the Braze lists at BRAZE_LISTS_SCALE times the peer's size, tap-cohorts against the plain loop. At the
-    peer's size a run takes a second, and the SDK's import alone (0.3 s more than the loop's start-up) is a third
-    of it; here it is a twentieth, so the ratio is the record path's."""
+    peer's size a run takes a second, and the SDK's import alone (0.2 s more than the loop's start-up) is a fifth
+    of it; here, about a million records like the other shapes, it is a fiftieth, so the ratio is the record path's."""
     counts = {name: count * BRAZE_LISTS_SCALE for name, count in BRAZE_COUNTS.items()}
     sandbox = SandboxProcess(braze_counts=counts)
     try:
