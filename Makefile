@@ -16,6 +16,6 @@ test-truth:  ## the warehouse-equals-the-vendor runs over 60 simulated days (mak
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
 
-bench:  ## throughput, memory, backfills, the peer and the pipeline against their references (about 50 min; not part of the tests)
+bench:  ## throughput, memory, backfills, the peer and the pipeline against their references (about an hour; not part of the tests)
 	.venv/bin/python -m pip install --quiet -e '.[bench]'
 	.venv/bin/python bench/run.py
