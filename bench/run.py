@@ -630,11 +630,11 @@ def braze_lists_at_scale(report: Report) -> None:
         catalog = catalog_selecting(config, {f"braze_{name}" for name in BRAZE_LISTS})
         progress(f"Braze lists x{BRAZE_LISTS_SCALE}: tap-cohorts and the plain loop, in turn, best of two")
         # The sandbox builds each list on its first request: a single run would charge that to whichever is first.
-        runs: dict[str, list[dict]] = {"tap": [], "plain": []}
-        for _ in range(2):
-            runs["tap"].append(with_start_up(sandbox, lambda: run_tap(config, catalog=catalog)))
-            runs["plain"].append(with_start_up(sandbox, lambda: run_reference("braze", url=sandbox.url("braze"))))
-        tap, plain = (min(runs[side], key=lambda run: run["seconds"]) for side in ("tap", "plain"))
+        tap, plain = best_of_two(
+            sandbox,
+            lambda: with_start_up(sandbox, lambda: run_tap(config, catalog=catalog)),
+            lambda _: with_start_up(sandbox, lambda: run_reference("braze", url=sandbox.url("braze"))),
+        )
     finally:
         sandbox.stop()
     expected = braze_lists_expected(counts)
