@@ -27,13 +27,16 @@ PROCESSES = 3
 
 # The sandbox's Branch limits on its 100x clock: 2 per 100 ms, 5 per 600 ms, 150 per 36 s (a real minute is 0.6 s).
 VENDOR_LIMITS = [(2, 10.0), (5, 60.0), (150, 3600.0)]
-# The processes plan with windows 1.2x the vendor's. A slot is taken from the shared budget before the request is
-# sent, and the vendor counts it when it arrives; between the two a process may be scheduled out (make test runs
-# on two workers, so the cores are busy). On the 100x clock 20 ms of that is two real seconds, so windows equal to
-# the vendor's met a 429 now and then under load; the margin stands for the latency a real minute absorbs. Without
-# the shared budget the three processes still overrun the vendor threefold (the last test but one).
-MARGIN = 1.2
-LIMITS = [{"requests": requests, "seconds": seconds / 100 * MARGIN} for requests, seconds in VENDOR_LIMITS]
+# The processes plan with windows 1.2x the vendor's plus 50 ms (real). A slot is taken from the shared budget
+# before the request is sent, and the vendor counts it when it arrives; between the two a process may be scheduled
+# out (make test runs on two workers, so the cores are busy). That delay does not shrink with the window: on the
+# 100x clock the tightest window (2 per 100 ms) had only 20 ms of slack at 1.2x and met a 429 in CI now and then.
+# The slack stands for the latency a real minute absorbs. Without the shared budget the three processes still
+# overrun the vendor threefold (the last test but one).
+MARGIN, SLACK_SECONDS = 1.2, 0.05
+LIMITS = [
+    {"requests": requests, "seconds": seconds / 100 * MARGIN + SLACK_SECONDS} for requests, seconds in VENDOR_LIMITS
+]
 
 
 def run_parallel(sandbox: Sandbox, tmp_path: Path, budget: str | None) -> float:
