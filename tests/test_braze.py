@@ -392,7 +392,7 @@ def test_events_and_products_share_their_own_lower_budget(sandbox: Sandbox, monk
     from the 250,000 of the other export endpoints: the tap's budget for the two keeps them under it."""
     from tap_cohorts.core.http import VendorClient
 
-    monkeypatch.setattr(VendorClient, "note_rate_headers", lambda *args: None)  # only the tap's own windows
+    monkeypatch.setattr(VendorClient, "note_rate_headers", lambda *args, **kwargs: None)  # only the tap's own windows
     requests = shared_budget_requests(sandbox, [{"requests": 3, "seconds": 0.6}])
     assert len(requests) == 6 and all(r.status == 200 for r in requests)
     times = sorted(r.at for r in requests)
@@ -412,6 +412,9 @@ def test_x_ratelimit_headers_are_honoured(
     the reset, so a workspace limit below the configured one (here 4 requests per 0.3 s) costs no 429."""
     caplog.set_level(logging.INFO)
     small.config.braze_rate_limits = [(4, 30.0)]  # 4 requests in 0.3 s on the sandbox's 100x clock
+    # Series answers that take longer than the window, as under load: the requests sent ahead are answered after
+    # the reset, and their answers say less than they seem to (these met 429s until the tap knew it).
+    small.add_fault(Fault("slow", vendor="braze", path_contains="data_series", delay=0.35, times=10**6))
     config = braze_config(small, start_date=days_ago(3), end_date=days_ago(1), max_retries=0)
     run_tap(config)
     responses = small.requests_to("braze")
@@ -421,7 +424,7 @@ def test_x_ratelimit_headers_are_honoured(
     from tap_cohorts.core.http import VendorClient
 
     small.reset()
-    monkeypatch.setattr(VendorClient, "note_rate_headers", lambda *args: None)
+    monkeypatch.setattr(VendorClient, "note_rate_headers", lambda *args, **kwargs: None)
     run_tap(config, expect_error=True)
     assert any(r.status == 429 for r in small.requests_to("braze"))
 
@@ -437,7 +440,9 @@ def rate_answer(remaining: int, reset: float) -> requests.Response:
 def test_an_answer_that_comes_back_late_does_not_bring_the_reset_forward() -> None:
     """Requests sent ahead are answered in any order. An older answer (an earlier reset) says nothing about now: were
     it taken as the latest, the tap would send at the older reset and meet a 429 (this failed CI once). Past the
-    reset, one request goes, and the next waits for an answer newer than that reset."""
+    reset, one request goes, and the next waits for an answer newer than that reset. An answer to a request sent
+    before the reset does not free a slot either: the vendor's window still counts that request (taken as freed,
+    the next request went early and met a 429 in CI, under load, where answers come back late)."""
     from tap_cohorts.core.http import DEFAULT_BUDGET, RateLimit, VendorClient, WindowStats
 
     client = VendorClient(
@@ -451,21 +456,58 @@ def test_an_answer_that_comes_back_late_does_not_bring_the_reset_forward() -> No
     )
     stats = WindowStats()
     reset = time.time() + 0.4
-    client.note_rate_headers(rate_answer(0, reset), DEFAULT_BUDGET)
-    client.note_rate_headers(rate_answer(1, reset - 0.3), DEFAULT_BUDGET)  # sent earlier, answered later
-    client.wait_for_budget(stats, claim=True)
+    sent_ahead = [client.wait_for_budget(stats, claim=True) for _ in range(3)]
+    assert all(isinstance(ticket, int) for ticket in sent_ahead)
+    client._answered(DEFAULT_BUDGET, rate_answer(0, reset), sent_ahead[0])
+    client._answered(DEFAULT_BUDGET, rate_answer(1, reset - 0.3), sent_ahead[1])  # sent earlier, answered later
+    first = client.wait_for_budget(stats, claim=True)
     assert time.time() >= round(reset, 3) - 0.001  # not at the older reset, 0.3 s before
 
     second = threading.Thread(target=client.wait_for_budget, args=(stats,), kwargs={"claim": True})
     second.start()
     second.join(0.2)
     assert second.is_alive()  # past the reset, one request went; the next waits for its answer
-    client.note_rate_headers(rate_answer(0, reset), DEFAULT_BUDGET)  # a request sent before the reset: no news
+    client._answered(DEFAULT_BUDGET, rate_answer(0, reset), sent_ahead[2])  # sent before the reset: no news, no slot
     second.join(0.2)
     assert second.is_alive()
-    client._answered(DEFAULT_BUDGET, rate_answer(3, reset + 1))  # the first one's answer: 3 remain
+    assert first is not None
+    client._answered(DEFAULT_BUDGET, rate_answer(3, reset + 1), first)  # the first one's answer: 3 remain
     second.join(1)
     assert not second.is_alive()
+
+
+def test_the_reset_of_an_empty_window_frees_no_request() -> None:
+    """An answer read while the vendor's window was empty (Remaining = Limit) gives the moment it was read as the
+    reset. Nothing leaves the window then: once the tap has sent all it said remain, the next request waits for an
+    answer, not for that reset (sent at it, it met a 429 in CI)."""
+    from tap_cohorts.core.http import DEFAULT_BUDGET, RateLimit, VendorClient, WindowStats
+
+    client = VendorClient(
+        vendor="braze",
+        base_url="http://127.0.0.1:9",
+        rate_limits=[RateLimit(1000, 1)],
+        secrets=[],
+        hints={},
+        logger=logging.getLogger("tap-cohorts"),
+        honours_rate_headers=True,
+    )
+    stats = WindowStats()
+    asking = client.wait_for_budget(stats, claim=True)
+    empty = rate_answer(4, time.time())
+    empty.headers["X-RateLimit-Limit"] = "4"
+    assert asking is not None
+    client._answered(DEFAULT_BUDGET, empty, asking)
+    sent = [client.wait_for_budget(stats, claim=True) for _ in range(4)]
+    fifth = threading.Thread(target=client.wait_for_budget, args=(stats,), kwargs={"claim": True})
+    fifth.start()
+    fifth.join(0.3)
+    assert fifth.is_alive()  # the empty window's reset has passed, and frees nothing
+    assert sent[0] is not None
+    client._answered(DEFAULT_BUDGET, rate_answer(0, time.time() + 0.2), sent[0])  # full until 0.2 s from now
+    fifth.join(0.1)
+    assert fifth.is_alive()
+    fifth.join(1)
+    assert not fifth.is_alive()  # one request left the window at that reset
 
 
 def test_the_next_campaigns_series_are_asked_ahead_at_most_eight_at_a_time(

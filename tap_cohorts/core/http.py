@@ -71,12 +71,29 @@ class RateLimit:
 @dataclass
 class VendorWord:
     """What a budget's X-RateLimit headers last said: `left` requests remain until the epoch second `reset`.
-    `passed`: the tap has waited that reset out and let `left` requests (those unanswered then, and one more) go
-    before the vendor says anything newer."""
+    `one_leaves_at_reset`: the window counted a request, and the oldest leaves it at the reset (an empty window's
+    reset is the moment it was read, and frees nothing). `sent_before_reset`: the tap has waited that reset out,
+    and this is the number of the last request claimed before it; `left` then counts those still unanswered and one
+    more."""
 
     left: float
     reset: float
-    passed: bool = False
+    one_leaves_at_reset: bool = True
+    sent_before_reset: int | None = None
+
+    @classmethod
+    def of(cls, response: requests.Response) -> VendorWord | None:
+        """The word of an answer's X-RateLimit-Remaining, -Reset (epoch seconds) and -Limit; None if it has none."""
+        headers = response.headers
+        remaining, reset, limit = (headers.get(f"X-RateLimit-{name}") for name in ("Remaining", "Reset", "Limit"))
+        if remaining is None or reset is None:
+            return None
+        try:
+            left, until = float(remaining), float(reset)
+            counted_none = limit is not None and left >= float(limit)
+        except ValueError:
+            return None  # a header that is not a number says nothing; the 429 path still holds
+        return cls(left, until, not counted_none) if math.isfinite(until) else None
 
 
 @dataclass
@@ -419,6 +436,7 @@ class VendorClient:
         # the reset; and the requests sent on it and not answered yet (streams send some ahead, on threads).
         self._vendor_says: dict[str, VendorWord] = {}
         self._unanswered: dict[str, int] = dict.fromkeys(self._limiters, 0)
+        self._claimed: dict[str, int] = dict.fromkeys(self._limiters, 0)  # each claim's number, per budget
         self._rate_headers = threading.Condition()
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "tap-cohorts"
@@ -468,12 +486,12 @@ class VendorClient:
             self.ledger.down.add(self.vendor)
         self.ledger.record(self.vendor, label.stream, label.partition, message, ends_vendor)
 
-    def wait_for_budget(self, stats: WindowStats, budget: str = DEFAULT_BUDGET, *, claim: bool = False) -> None:
+    def wait_for_budget(self, stats: WindowStats, budget: str = DEFAULT_BUDGET, *, claim: bool = False) -> int | None:
         """Block until the vendor's rate limits allow one more request on `budget`; count the wait. `claim`: the
-        request counts as unanswered until `_answered` (the vendor's remaining requests are shared with it)."""
+        request counts as unanswered until `_answered` is given the claim's number, returned here (the vendor's
+        remaining requests are shared with it)."""
         started = time.monotonic()
-        if self.honours_rate_headers:
-            self._wait_for_reset(budget, claim)
+        ticket = self._wait_for_reset(budget, claim) if self.honours_rate_headers else None
         limiter = self._limiters[budget]
         try:
             if self._shared:
@@ -484,52 +502,56 @@ class VendorClient:
             else:
                 limiter.try_acquire(self.vendor, blocking=True)
         except BaseException:
-            if claim and self.honours_rate_headers:
-                self._answered(budget, None)
+            if ticket is not None:
+                self._answered(budget, None, ticket)
             raise
         waited = time.monotonic() - started
         stats.rate_limit_wait += waited
         self.totals.rate_limit_wait += waited
+        return ticket
 
-    def note_rate_headers(self, response: requests.Response, budget: str) -> None:
+    def note_rate_headers(self, response: requests.Response, budget: str, *, sent_before_reset: bool = False) -> None:
         """Braze sends `X-RateLimit-Remaining` and `X-RateLimit-Reset` (epoch seconds) with every answer: once no
         request remains beyond those still unanswered, the budget's next request waits for the reset instead of
         meeting a 429. This covers what the tap's own windows cannot see: other clients of the same workspace,
-        and a limit lower than configured."""
-        remaining = response.headers.get("X-RateLimit-Remaining")
-        reset = response.headers.get("X-RateLimit-Reset")
-        if remaining is None or reset is None:
-            return
-        try:
-            left, until = float(remaining), float(reset)
-        except ValueError:
-            return  # a header that is not a number says nothing; the 429 path still holds
-        if not math.isfinite(until):
-            return
+        and a limit lower than configured. `sent_before_reset`: the request went before the reset the tap last
+        waited out."""
+        word = VendorWord.of(response)
         said = self._vendor_says.get(budget)
-        if said is not None and until <= said.reset:
-            # Answers come back in any order, and a later reset is a later word: a sliding window's oldest request
-            # only moves on, a fixed window only ends later. An older word says nothing now, and neither does one
-            # of the reset already waited out (sent before it). The same window's answers differ only in what
-            # they counted: the fewest remaining is the latest.
-            if until < said.reset or said.passed:
+        if said is not None and said.sent_before_reset is not None:
+            if sent_before_reset and (word is None or word.reset <= said.reset):
+                # An older word, and the slot this request held stays spent: were it freed, the next request would
+                # go while the vendor's window still counts this one (a 429 in CI, under load).
+                said.left -= 1
                 return
-            left = min(left, said.left)
-        self._vendor_says[budget] = VendorWord(left, until)
+            # Otherwise the answer was read after the reset: newer, whatever it says.
+        elif said is not None and word is not None and word.reset <= said.reset:
+            # Answers come back in any order, and a later reset is a later word: a sliding window's oldest request
+            # only moves on, a fixed window only ends later. An older word says nothing now. The same window's
+            # answers differ only in what they counted: the fewest remaining is the latest.
+            if word.reset < said.reset:
+                return
+            word.left = min(word.left, said.left)
+        if word is not None:
+            self._vendor_says[budget] = word
 
-    def _answered(self, budget: str, response: requests.Response | None) -> None:
-        """A claimed request is answered (or failed): no longer unanswered, and its headers noted."""
+    def _answered(self, budget: str, response: requests.Response | None, ticket: int) -> None:
+        """Claim number `ticket` is answered (or failed): no longer unanswered, and its headers noted."""
         with self._rate_headers:
             self._unanswered[budget] -= 1
+            said = self._vendor_says.get(budget)
+            before = said is not None and said.sent_before_reset is not None and ticket <= said.sent_before_reset
             if response is not None:
-                self.note_rate_headers(response, budget)
+                self.note_rate_headers(response, budget, sent_before_reset=before)
+            elif before and said is not None:
+                said.left -= 1
             self._rate_headers.notify_all()
 
-    def _wait_for_reset(self, budget: str, claim: bool) -> None:
+    def _wait_for_reset(self, budget: str, claim: bool) -> int | None:
         """Wait while the vendor's last word leaves no request for this one: its remaining requests, less those
         sent since (unanswered, so perhaps not counted in it), are none until the reset. At the reset one request
-        goes, and the others wait for its answer to say how many remain; none waits longer than
-        max_retry_after_seconds."""
+        goes, and the others wait for its answer to say how many remain. When no request leaves the vendor's window
+        at its reset, the wait is for an answer. None waits longer than max_retry_after_seconds."""
         with self._rate_headers:
             give_up_at: float | None = None
             while True:
@@ -537,17 +559,22 @@ class VendorClient:
                 now = time.time()
                 if says is None or says.left - self._unanswered[budget] > 0:
                     break
-                if (not says.passed and says.reset <= now) or (give_up_at is not None and now >= give_up_at):
-                    says.left, says.passed = self._unanswered[budget] + 1, True
+                at_reset = says.sent_before_reset is None and says.one_leaves_at_reset
+                if (at_reset and says.reset <= now) or (give_up_at is not None and now >= give_up_at):
+                    says.left, says.sent_before_reset = self._unanswered[budget] + 1, self._claimed[budget]
                     break
                 if give_up_at is None:
                     give_up_at = now + self.max_retry_after
-                    if not says.passed:
+                    if at_reset:
                         self._log_reset_wait(says.reset - now)
-                # Past the reset, the wait is for an answer (`_answered` notifies), at most until giving up.
-                until = give_up_at if says.passed else min(says.reset, give_up_at)
+                # Otherwise the wait is for an answer (`_answered` notifies), at most until giving up.
+                until = min(says.reset, give_up_at) if at_reset else give_up_at
                 self._rate_headers.wait(until - now)
-            self._unanswered[budget] += claim
+            if not claim:
+                return None
+            self._unanswered[budget] += 1
+            self._claimed[budget] += 1
+            return self._claimed[budget]
 
     def _log_reset_wait(self, wait: float) -> None:
         if wait > self.max_retry_after:
@@ -592,9 +619,7 @@ class VendorClient:
         send_params = {**(self._auth_params if authenticated else {}), **(params or {})}
 
         def attempt() -> T:
-            claimed = rate_limited and self.honours_rate_headers
-            if rate_limited:
-                self.wait_for_budget(stats, budget, claim=claimed)
+            ticket = self.wait_for_budget(stats, budget, claim=self.honours_rate_headers) if rate_limited else None
             stats.requests += 1
             self.totals.requests += 1
             response: requests.Response | None = None
@@ -609,8 +634,8 @@ class VendorClient:
                     f"{type(exc).__name__}: {self.redact(str(exc))}", unreachable=authenticated
                 ) from None
             finally:
-                if claimed:
-                    self._answered(budget, response)
+                if ticket is not None:
+                    self._answered(budget, response, ticket)
             with response, Deadline(response, deadline_seconds) as deadline:
                 response.raw = SizeLimitedBody(response.raw, self.max_response_bytes, lambda: too_large(response))
                 try:
