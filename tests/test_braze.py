@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from cohorts_sandbox import Fault, Sandbox
+from tap_cohorts.core.http import DEFAULT_BUDGET, RateLimit, VendorClient, WindowStats
 from tests.helpers import catalog_selecting, days_ago, run_tap
 
 pytestmark = pytest.mark.dates
@@ -390,8 +391,6 @@ def shared_budget_requests(sandbox: Sandbox, tap_windows: list[dict]) -> list:
 def test_events_and_products_share_their_own_lower_budget(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     """/events/list and /purchases/product_list share 1,000 requests an hour (Braze's API rate limits), apart
     from the 250,000 of the other export endpoints: the tap's budget for the two keeps them under it."""
-    from tap_cohorts.core.http import VendorClient
-
     monkeypatch.setattr(VendorClient, "note_rate_headers", lambda *args, **kwargs: None)  # only the tap's own windows
     requests = shared_budget_requests(sandbox, [{"requests": 3, "seconds": 0.6}])
     assert len(requests) == 6 and all(r.status == 200 for r in requests)
@@ -421,8 +420,6 @@ def test_x_ratelimit_headers_are_honoured(
     assert len(responses) > 30 and all(r.status == 200 for r in responses)
     assert "X-RateLimit-Remaining is 0: waiting" in caplog.text
     # Without the headers honoured, the same run meets 429s (and, without retries, fails).
-    from tap_cohorts.core.http import VendorClient
-
     small.reset()
     monkeypatch.setattr(VendorClient, "note_rate_headers", lambda *args, **kwargs: None)
     run_tap(config, expect_error=True)
@@ -437,15 +434,9 @@ def rate_answer(remaining: int, reset: float) -> requests.Response:
     return response
 
 
-def test_an_answer_that_comes_back_late_does_not_bring_the_reset_forward() -> None:
-    """Requests sent ahead are answered in any order. An older answer (an earlier reset) says nothing about now: were
-    it taken as the latest, the tap would send at the older reset and meet a 429 (this failed CI once). Past the
-    reset, one request goes, and the next waits for an answer newer than that reset. An answer to a request sent
-    before the reset does not free a slot either: the vendor's window still counts that request (taken as freed,
-    the next request went early and met a 429 in CI, under load, where answers come back late)."""
-    from tap_cohorts.core.http import DEFAULT_BUDGET, RateLimit, VendorClient, WindowStats
-
-    client = VendorClient(
+def rate_header_client() -> VendorClient:
+    """A Braze client honouring the X-RateLimit headers, its own windows far above what the tests send."""
+    return VendorClient(
         vendor="braze",
         base_url="http://127.0.0.1:9",
         rate_limits=[RateLimit(1000, 1)],
@@ -454,6 +445,15 @@ def test_an_answer_that_comes_back_late_does_not_bring_the_reset_forward() -> No
         logger=logging.getLogger("tap-cohorts"),
         honours_rate_headers=True,
     )
+
+
+def test_an_answer_that_comes_back_late_does_not_bring_the_reset_forward() -> None:
+    """Requests sent ahead are answered in any order. An older answer (an earlier reset) says nothing about now: were
+    it taken as the latest, the tap would send at the older reset and meet a 429 (this failed CI once). Past the
+    reset, one request goes, and the next waits for an answer newer than that reset. An answer to a request sent
+    before the reset does not free a slot either: the vendor's window still counts that request (taken as freed,
+    the next request went early and met a 429 in CI, under load, where answers come back late)."""
+    client = rate_header_client()
     stats = WindowStats()
     reset = time.time() + 0.4
     sent_ahead = [client.wait_for_budget(stats, claim=True) for _ in range(3)]
@@ -480,17 +480,7 @@ def test_the_reset_of_an_empty_window_frees_no_request() -> None:
     """An answer read while the vendor's window was empty (Remaining = Limit) gives the moment it was read as the
     reset. Nothing leaves the window then: once the tap has sent all it said remain, the next request waits for an
     answer, not for that reset (sent at it, it met a 429 in CI)."""
-    from tap_cohorts.core.http import DEFAULT_BUDGET, RateLimit, VendorClient, WindowStats
-
-    client = VendorClient(
-        vendor="braze",
-        base_url="http://127.0.0.1:9",
-        rate_limits=[RateLimit(1000, 1)],
-        secrets=[],
-        hints={},
-        logger=logging.getLogger("tap-cohorts"),
-        honours_rate_headers=True,
-    )
+    client = rate_header_client()
     stats = WindowStats()
     asking = client.wait_for_budget(stats, claim=True)
     empty = rate_answer(4, time.time())
