@@ -510,13 +510,15 @@ class VendorClient:
         self.totals.rate_limit_wait += waited
         return ticket
 
-    def note_rate_headers(self, response: requests.Response, budget: str, *, sent_before_reset: bool = False) -> None:
+    def note_rate_headers(
+        self, response: requests.Response | None, budget: str, *, sent_before_reset: bool = False
+    ) -> None:
         """Braze sends `X-RateLimit-Remaining` and `X-RateLimit-Reset` (epoch seconds) with every answer: once no
         request remains beyond those still unanswered, the budget's next request waits for the reset instead of
         meeting a 429. This covers what the tap's own windows cannot see: other clients of the same workspace,
-        and a limit lower than configured. `sent_before_reset`: the request went before the reset the tap last
-        waited out."""
-        word = VendorWord.of(response)
+        and a limit lower than configured. `response` is None when the request failed without one;
+        `sent_before_reset`: it went before the reset the tap last waited out."""
+        word = VendorWord.of(response) if response is not None else None
         said = self._vendor_says.get(budget)
         if said is not None and said.sent_before_reset is not None:
             if sent_before_reset and (word is None or word.reset <= said.reset):
@@ -541,10 +543,7 @@ class VendorClient:
             self._unanswered[budget] -= 1
             said = self._vendor_says.get(budget)
             before = said is not None and said.sent_before_reset is not None and ticket <= said.sent_before_reset
-            if response is not None:
-                self.note_rate_headers(response, budget, sent_before_reset=before)
-            elif before and said is not None:
-                said.left -= 1
+            self.note_rate_headers(response, budget, sent_before_reset=before)
             self._rate_headers.notify_all()
 
     def _wait_for_reset(self, budget: str, claim: bool) -> int | None:
